@@ -1,0 +1,3 @@
+from .efficientvit_m import EfficientViT
+
+__all__ = ['EfficientViT']

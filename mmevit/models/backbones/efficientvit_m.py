@@ -1,0 +1,549 @@
+"""EfficientViT-M0..M5: Memory Efficient Vision Transformer with Cascaded Group Attention.
+
+Liu et al., CVPR 2023 (https://arxiv.org/abs/2305.07027); the authors' code is
+microsoft/Cream ``EfficientViT/``. Module and parameter names follow timm's
+``efficientvit_msra`` so that timm checkpoints load as they are; the authors' checkpoints are
+renamed by :func:`convert_official_msra_keys`.
+
+The detection variant differs from the ImageNet classifier in one point only: every stage
+attends in fixed 7x7 windows, padding feature maps (also those smaller than a window) at the
+bottom/right to a multiple of the window and cropping back.
+"""
+import itertools
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import fuse_conv_bn
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmevit.models.utils import load_state_dict_checked, unwrap_state_dict
+from mmevit.registry import register_model
+
+
+class ConvNorm(nn.Sequential):
+    """A bias-free convolution followed by BatchNorm (the paper's only normalisation).
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Square kernel size; padding keeps the size at stride 1.
+        stride (int): Convolution stride.
+        groups (int): Convolution groups (``in_channels`` for a depthwise conv).
+        bn_weight_init (float): Initial BN scale; 0 makes a residual branch start as identity.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
+                 stride: int = 1, groups: int = 1, bn_weight_init: float = 1.0):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
+                              kernel_size // 2, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        nn.init.constant_(self.bn.weight, bn_weight_init)
+        nn.init.zeros_(self.bn.bias)
+
+
+class Residual(nn.Module):
+    """``x + m(x)``."""
+
+    def __init__(self, m: nn.Module):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return x + self.m(x)
+
+
+class FeedForward(nn.Module):
+    """Pointwise FFN: 1x1 ConvNorm, ReLU, 1x1 ConvNorm.
+
+    Args:
+        channels (int): Input and output channels.
+        hidden_channels (int): Expanded channels.
+    """
+
+    def __init__(self, channels: int, hidden_channels: int):
+        super().__init__()
+        self.pw1 = ConvNorm(channels, hidden_channels)
+        self.act = nn.ReLU()
+        self.pw2 = ConvNorm(hidden_channels, channels, bn_weight_init=0.)
+
+    def forward(self, x):
+        return self.pw2(self.act(self.pw1(x)))
+
+
+def depthwise_and_ffn(channels: int, mlp_ratio: float) -> nn.Sequential:
+    """Residual 3x3 depthwise conv then residual FFN: the token-interaction half of a block."""
+    return nn.Sequential(
+        Residual(ConvNorm(channels, channels, 3, groups=channels)),
+        Residual(FeedForward(channels, int(channels * mlp_ratio))))
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation with a ReLU bottleneck and a sigmoid gate (timm's ``SEModule``).
+
+    Args:
+        channels (int): Input channels.
+        rd_ratio (float): Bottleneck width as a fraction of ``channels``.
+    """
+
+    def __init__(self, channels: int, rd_ratio: float = 0.25):
+        super().__init__()
+        hidden = int(channels * rd_ratio)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+
+    def forward(self, x):
+        scale = self.fc2(self.act(self.fc1(x.mean((2, 3), keepdim=True))))
+        return x * scale.sigmoid()
+
+
+class PatchMerging(nn.Module):
+    """Inverted-residual downsampling: 1x1 to 4C, 3x3 depthwise stride 2, SE, 1x1 to C_out.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        hidden = in_channels * 4
+        self.conv1 = ConvNorm(in_channels, hidden)
+        self.act = nn.ReLU()
+        self.conv2 = ConvNorm(hidden, hidden, 3, stride=2, groups=hidden)
+        self.se = SqueezeExcite(hidden, 0.25)
+        self.conv3 = ConvNorm(hidden, out_channels)
+
+    def forward(self, x):
+        return self.conv3(self.se(self.act(self.conv2(self.act(self.conv1(x))))))
+
+
+def attention_bias_index(window_size: int) -> torch.Tensor:
+    """Index of the learned bias of each (query, key) pair of a ``window_size**2`` window.
+
+    Pairs share a bias when their offsets ``(|dy|, |dx|)`` are equal; offsets are numbered in
+    first-seen order, which makes the index of ``(dy, dx)`` equal ``dy * window_size + dx``.
+    """
+    points = list(itertools.product(range(window_size), range(window_size)))
+    offsets: Dict[Tuple[int, int], int] = {}
+    idxs = []
+    for p1 in points:
+        for p2 in points:
+            offset = (abs(p1[0] - p2[0]), abs(p1[1] - p2[1]))
+            idxs.append(offsets.setdefault(offset, len(offsets)))
+    return torch.tensor(idxs, dtype=torch.long).view(len(points), len(points))
+
+
+class CascadedGroupAttention(nn.Module):
+    """Cascaded group attention over one window.
+
+    Each head attends on its own split of the channels plus the previous head's output, which
+    both saves computation and grows the model's capacity with depth-wise cascades. A
+    depthwise conv on the queries adds local detail; a learned bias per relative offset adds
+    position.
+
+    Args:
+        dim (int): Input and output channels.
+        key_dim (int): Query/key channels per head.
+        num_heads (int): Number of heads (``dim`` must be divisible by it).
+        window_size (int): Side of the square window the input always has.
+        kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
+    """
+
+    def __init__(self, dim: int, key_dim: int, num_heads: int, window_size: int,
+                 kernels: Sequence[int]):
+        super().__init__()
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.value_dim = dim // num_heads
+        self.scale = key_dim ** -0.5
+        self.qkvs = nn.ModuleList(
+            ConvNorm(dim // num_heads, 2 * key_dim + self.value_dim) for _ in range(num_heads))
+        self.dws = nn.ModuleList(
+            ConvNorm(key_dim, key_dim, kernels[i], groups=key_dim) for i in range(num_heads))
+        self.proj = nn.Sequential(nn.ReLU(), ConvNorm(self.value_dim * num_heads, dim,
+                                                      bn_weight_init=0.))
+        idxs = attention_bias_index(window_size)
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, int(idxs.max()) + 1))
+        self.register_buffer('attention_bias_idxs', idxs, persistent=False)
+        self.register_buffer('deployed_bias', None)
+
+    def attention_bias(self) -> torch.Tensor:
+        """The (num_heads, N, N) bias, gathered from the table unless folded for deployment."""
+        if self.deployed_bias is not None:
+            return self.deployed_bias
+        return self.attention_biases[:, self.attention_bias_idxs]
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Gather the bias table once; later forwards read the cached (heads, N, N) tensor."""
+        self.deployed_bias = self.attention_biases[:, self.attention_bias_idxs].detach()
+        del self.attention_biases
+
+    def forward(self, x):
+        B, _, H, W = x.shape
+        bias = self.attention_bias()
+        feats_in = x.chunk(self.num_heads, dim=1)
+        feats_out = []
+        feat = feats_in[0]
+        for i, (qkv, dw) in enumerate(zip(self.qkvs, self.dws)):
+            if i > 0:  # the cascade: each head refines the previous head's output
+                feat = feat + feats_in[i]
+            q, k, v = qkv(feat).split([self.key_dim, self.key_dim, self.value_dim], dim=1)
+            q = dw(q)
+            q, k, v = q.flatten(2), k.flatten(2), v.flatten(2)
+            attn = (q.transpose(-2, -1) @ k) * self.scale + bias[i]
+            feat = (v @ attn.softmax(dim=-1).transpose(-2, -1)).view(B, self.value_dim, H, W)
+            feats_out.append(feat)
+        return self.proj(torch.cat(feats_out, 1))
+
+
+class LocalWindowAttention(nn.Module):
+    """Cascaded group attention in non-overlapping square windows of any feature map.
+
+    The map is zero-padded at the bottom/right to a multiple of the window (also when it is
+    smaller than one window), attended window by window, and cropped back.
+
+    Args:
+        dim (int): Channels.
+        key_dim (int): Query/key channels per head.
+        num_heads (int): Number of heads.
+        window_size (int): Window side.
+        kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
+    """
+
+    def __init__(self, dim: int, key_dim: int, num_heads: int, window_size: int,
+                 kernels: Sequence[int]):
+        super().__init__()
+        self.window_size = window_size
+        self.attn = CascadedGroupAttention(dim, key_dim, num_heads, window_size, kernels)
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        ws = self.window_size
+        pad_b, pad_r = (-H) % ws, (-W) % ws
+        if pad_b or pad_r:
+            x = F.pad(x, (0, pad_r, 0, pad_b))
+        nH, nW = (H + pad_b) // ws, (W + pad_r) // ws
+        # (B, C, nH*ws, nW*ws) -> (B*nH*nW, C, ws, ws)
+        x = x.view(B, C, nH, ws, nW, ws).permute(0, 2, 4, 1, 3, 5).reshape(B * nH * nW, C, ws, ws)
+        x = self.attn(x)
+        x = x.view(B, nH, nW, C, ws, ws).permute(0, 3, 1, 4, 2, 5).reshape(B, C, nH * ws, nW * ws)
+        if pad_b or pad_r:
+            x = x[:, :, :H, :W].contiguous()
+        return x
+
+
+class EfficientViTBlock(nn.Module):
+    """The sandwich block: DW+FFN, one local-window cascaded group attention, DW+FFN.
+
+    Args:
+        dim (int): Channels.
+        key_dim (int): Query/key channels per head.
+        num_heads (int): Number of heads.
+        window_size (int): Attention window side.
+        kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
+        mlp_ratio (float): FFN expansion.
+    """
+
+    def __init__(self, dim: int, key_dim: int, num_heads: int, window_size: int,
+                 kernels: Sequence[int], mlp_ratio: float = 2.):
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.dw0 = Residual(ConvNorm(dim, dim, 3, groups=dim, bn_weight_init=0.))
+        self.ffn0 = Residual(FeedForward(dim, hidden))
+        self.mixer = Residual(LocalWindowAttention(dim, key_dim, num_heads, window_size, kernels))
+        self.dw1 = Residual(ConvNorm(dim, dim, 3, groups=dim, bn_weight_init=0.))
+        self.ffn1 = Residual(FeedForward(dim, hidden))
+
+    def forward(self, x):
+        return self.ffn1(self.dw1(self.mixer(self.ffn0(self.dw0(x)))))
+
+
+class EfficientViTStage(nn.Module):
+    """An optional downsampling (DW+FFN, PatchMerging, DW+FFN) followed by ``depth`` blocks.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        downsample (bool): Halve the resolution first (every stage but the first).
+        depth (int): Number of :class:`EfficientViTBlock`.
+        key_dim (int): Query/key channels per head.
+        num_heads (int): Number of heads.
+        window_size (int): Attention window side.
+        kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
+        mlp_ratio (float): FFN expansion.
+        with_cp (bool): Checkpoint each block in training to save activation memory.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, downsample: bool, depth: int,
+                 key_dim: int, num_heads: int, window_size: int, kernels: Sequence[int],
+                 mlp_ratio: float = 2., with_cp: bool = False):
+        super().__init__()
+        if downsample:
+            self.downsample = nn.Sequential(OrderedDict([
+                ('res1', depthwise_and_ffn(in_channels, mlp_ratio)),
+                ('patchmerge', PatchMerging(in_channels, out_channels)),
+                ('res2', depthwise_and_ffn(out_channels, mlp_ratio)),
+            ]))
+        else:
+            self.downsample = nn.Identity()
+        self.blocks = nn.Sequential(*[
+            EfficientViTBlock(out_channels, key_dim, num_heads, window_size, kernels, mlp_ratio)
+            for _ in range(depth)])
+        self.with_cp = with_cp
+
+    def forward(self, x):
+        x = self.downsample(x)
+        for block in self.blocks:
+            if self.with_cp and self.training and x.requires_grad:
+                x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x
+
+
+class PatchEmbed(nn.Sequential):
+    """Four 3x3 stride-2 ConvNorms with ReLU between them (stride 16)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        channels = [in_channels, out_channels // 8, out_channels // 4, out_channels // 2,
+                    out_channels]
+        for i in range(4):
+            if i:
+                self.add_module(f'relu{i}', nn.ReLU())
+            self.add_module(f'conv{i + 1}', ConvNorm(channels[i], channels[i + 1], 3, stride=2))
+
+
+@register_model
+class EfficientViT(BaseModule):
+    """EfficientViT-M backbone for dense prediction (strides 16, 32, 64).
+
+    Args:
+        arch (str | dict): ``'m0'`` .. ``'m5'``, or a dict with keys ``embed_dims``, ``depths``,
+            ``num_heads`` (one entry per stage) and ``kernels`` (one per head). Defaults to
+            ``'m4'``.
+        in_channels (int): Input image channels. Defaults to 3.
+        key_dim (int): Query/key channels per head. Defaults to 16.
+        mlp_ratio (float): FFN expansion. Defaults to 2.
+        window_size (int | Sequence[int]): Attention window side, for all stages or per stage.
+            The ImageNet classifiers at 224 correspond to ``(7, 7, 4)``. Defaults to 7.
+        out_indices (Sequence[int]): Stages whose outputs are returned. Defaults to (0, 1, 2).
+        frozen_stages (int): Freeze the patch embedding (0) and the stages up to this one
+            (1-based); -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm layers in eval mode (running statistics frozen) while
+            training. Defaults to False.
+        with_cp (bool): Gradient checkpointing of each block. Defaults to False.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
+            authors' ImageNet checkpoints, timm's ``efficientvit_m*``, detector/segmentor
+            checkpoints and mmevit's own (see :func:`checkpoint_filter_fn`). Defaults to None.
+    """
+
+    arch_settings = {
+        'm0': dict(embed_dims=(64, 128, 192), depths=(1, 2, 3), num_heads=(4, 4, 4),
+                   kernels=(5, 5, 5, 5)),
+        'm1': dict(embed_dims=(128, 144, 192), depths=(1, 2, 3), num_heads=(2, 3, 3),
+                   kernels=(7, 5, 3, 3)),
+        'm2': dict(embed_dims=(128, 192, 224), depths=(1, 2, 3), num_heads=(4, 3, 2),
+                   kernels=(7, 5, 3, 3)),
+        'm3': dict(embed_dims=(128, 240, 320), depths=(1, 2, 3), num_heads=(4, 3, 4),
+                   kernels=(5, 5, 5, 5)),
+        'm4': dict(embed_dims=(128, 256, 384), depths=(1, 2, 3), num_heads=(4, 4, 4),
+                   kernels=(7, 5, 3, 3)),
+        'm5': dict(embed_dims=(192, 288, 384), depths=(1, 3, 4), num_heads=(3, 3, 4),
+                   kernels=(7, 5, 3, 3)),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'm4',
+                 in_channels: int = 3,
+                 key_dim: int = 16,
+                 mlp_ratio: float = 2.,
+                 window_size: Union[int, Sequence[int]] = 7,
+                 out_indices: Sequence[int] = (0, 1, 2),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        settings = self._resolve_arch(arch)
+        embed_dims, depths = settings['embed_dims'], settings['depths']
+        num_heads, kernels = settings['num_heads'], settings['kernels']
+        num_stages = len(embed_dims)
+        if isinstance(window_size, int):
+            window_size = [window_size] * num_stages
+        if len(window_size) != num_stages or min(window_size) < 1:
+            raise ValueError(f'window_size must be a positive int or {num_stages} positive ints, '
+                             f'got {window_size}')
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
+            raise ValueError(f'out_indices must be non-empty and within [0, {num_stages - 1}], '
+                             f'got {out_indices}')
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be within [-1, {num_stages}], '
+                             f'got {frozen_stages}')
+        self.arch = arch if isinstance(arch, str) else 'custom'
+        self.out_indices = out_indices
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.embed_dims = tuple(embed_dims)
+        self.out_channels = [embed_dims[i] for i in out_indices]
+
+        self.patch_embed = PatchEmbed(in_channels, embed_dims[0])
+        self.stages = nn.ModuleList()
+        self.feature_info = []
+        for i in range(num_stages):
+            self.stages.append(EfficientViTStage(
+                embed_dims[max(i - 1, 0)], embed_dims[i], downsample=i > 0, depth=depths[i],
+                key_dim=key_dim, num_heads=num_heads[i], window_size=window_size[i],
+                kernels=kernels, mlp_ratio=mlp_ratio, with_cp=with_cp))
+            self.feature_info.append(
+                dict(num_chs=embed_dims[i], reduction=16 * 2 ** i, module=f'stages.{i}'))
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_settings:
+                raise ValueError(f'Unknown EfficientViT arch {arch!r}; expected one of '
+                                 f'{sorted(cls.arch_settings)} or a settings dict')
+            return cls.arch_settings[arch.lower()]
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch).__name__}')
+        required = ('embed_dims', 'depths', 'num_heads', 'kernels')
+        missing = [k for k in required if k not in arch]
+        if missing:
+            raise ValueError(f'Custom arch dict lacks {missing}; it needs keys {list(required)}')
+        lengths = {k: len(arch[k]) for k in required[:3]}
+        if len(set(lengths.values())) != 1:
+            raise ValueError(f'embed_dims, depths and num_heads need one entry per stage, got '
+                             f'lengths {lengths}')
+        for dim, heads in zip(arch['embed_dims'], arch['num_heads']):
+            if dim % heads or dim % 8:
+                raise ValueError(f'Each embed dim must be divisible by 8 and by its number of '
+                                 f'heads, got embed_dims={arch["embed_dims"]}, '
+                                 f'num_heads={arch["num_heads"]}')
+        if len(arch['kernels']) < max(arch['num_heads']):
+            raise ValueError(f'kernels needs one entry per head ({max(arch["num_heads"])}), '
+                             f'got {arch["kernels"]}')
+        return arch
+
+    def forward(self, x) -> Tuple[torch.Tensor, ...]:
+        x = self.patch_embed(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages >= 0:
+            modules = [self.patch_embed] + list(self.stages[:self.frozen_stages])
+            for module in modules:
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            path = self.init_cfg['checkpoint']
+            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+            load_state_dict_checked(self, checkpoint_filter_fn(checkpoint, self), source=path)
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold every BatchNorm into its conv and cache the attention biases (inference only)."""
+        self.eval()
+        fuse_conv_bn(self)
+        for m in self.modules():
+            if isinstance(m, CascadedGroupAttention):
+                m.switch_to_deploy()
+        return self
+
+
+_OFFICIAL_PATCH_EMBED = {'0': 'conv1', '2': 'conv2', '4': 'conv3', '6': 'conv4'}
+_OFFICIAL_DOWNSAMPLE = {0: 'downsample.res1', 1: 'downsample.patchmerge', 2: 'downsample.res2'}
+
+
+def convert_official_msra_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename the authors' (microsoft/Cream) M-series keys to mmevit's (= timm's) names.
+
+    ``patch_embed.{0,2,4,6}`` -> ``patch_embed.conv{1..4}``; ``.c.`` -> ``.conv.``;
+    ``head.l`` -> ``head.linear``; ``blocks1.j`` -> ``stages.0.blocks.j``; in later stages the
+    first three entries of ``blocksN`` are the downsampling (``res1``, ``patchmerge``,
+    ``res2``) and the rest are ``stages.{N-1}.blocks.{j-3}``.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        parts = key.split('.')
+        parts = ['conv' if p == 'c' else p for p in parts]
+        if parts[0] == 'patch_embed':
+            parts[1] = _OFFICIAL_PATCH_EMBED[parts[1]]
+        elif parts[0] == 'head' and parts[1] == 'l':
+            parts[1] = 'linear'
+        elif parts[0].startswith('blocks'):
+            stage, index = int(parts[0][len('blocks'):]) - 1, int(parts[1])
+            if stage == 0:
+                parts[:2] = ['stages.0.blocks', str(index)]
+            elif index in _OFFICIAL_DOWNSAMPLE:
+                parts[:2] = [f'stages.{stage}.{_OFFICIAL_DOWNSAMPLE[index]}']
+            else:
+                parts[:2] = [f'stages.{stage}.blocks', str(index - 3)]
+        converted['.'.join(parts)] = value
+    return converted
+
+
+def resize_attention_biases(biases: torch.Tensor, num_offsets: int) -> torch.Tensor:
+    """Bicubically resample a (heads, r*r) bias table to (heads, num_offsets)."""
+    heads, old = biases.shape
+    old_side, new_side = round(old ** 0.5), round(num_offsets ** 0.5)
+    if old_side ** 2 != old or new_side ** 2 != num_offsets:
+        raise ValueError(f'attention bias tables must be square, got {old} -> {num_offsets}')
+    resized = F.interpolate(biases.view(1, heads, old_side, old_side).float(),
+                            size=(new_side, new_side), mode='bicubic', align_corners=False)
+    return resized.view(heads, num_offsets).to(biases.dtype)
+
+
+def checkpoint_filter_fn(checkpoint: dict, model: EfficientViT) -> Dict[str, torch.Tensor]:
+    """Turn any accepted checkpoint into a state dict for ``model``.
+
+    Accepted: the authors' ImageNet checkpoints (``{'model': ...}``, keys ``patch_embed.0.c``,
+    ``blocks1.0.mixer.m.attn...``), timm's ``efficientvit_m*`` weights, detector/segmentor
+    checkpoints (keys under ``backbone.``) and mmevit's own. The classifier (``head.*``) and
+    ``attention_bias_idxs`` are dropped; bias tables of another window size (the ImageNet
+    models' 4x4 stage-3 windows) are resized bicubically to the model's windows.
+    """
+    state_dict = unwrap_state_dict(checkpoint)
+    if any(k.startswith(('blocks1.', 'patch_embed.0.')) for k in state_dict):
+        state_dict = convert_official_msra_keys(state_dict)
+    own = model.state_dict()
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith('head.') or key.endswith('attention_bias_idxs'):
+            continue
+        if (key.endswith('attention_biases') and key in own
+                and value.shape[0] == own[key].shape[0] and value.shape != own[key].shape):
+            value = resize_attention_biases(value, own[key].shape[1])
+        out[key] = value
+    return out
