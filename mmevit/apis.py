@@ -45,6 +45,7 @@ def setup_test_outputs(cfg: Config, args) -> None:
                 vis['test_out_dir'] = args.show_dir
             else:
                 cfg.visualizer['save_dir'] = args.show_dir
+                vis['interval'] = 1  # mmseg draws every 50th image by default
     if args.out:
         if task == 'detection':
             if not args.out.endswith(('.pkl', '.pickle')):
