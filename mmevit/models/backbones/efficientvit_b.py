@@ -1,0 +1,392 @@
+"""EfficientViT-B0..B3: multi-scale linear attention for high-resolution dense prediction.
+
+Cai et al., ICCV 2023 (https://arxiv.org/abs/2205.14756); the authors' code is
+mit-han-lab/efficientvit. Module and parameter names follow timm's ``efficientvit_mit`` (stem
+``in_conv``/``res{i}``, ``stages.{i}.blocks.{j}``); the authors' checkpoints
+(``backbone.input_stem.op_list...``, ``backbone.stages.{i}.op_list...``) are renamed by
+:func:`convert_official_mit_keys`.
+"""
+import re
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmcv.cnn import fuse_conv_bn
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmevit.models.utils import load_state_dict_checked, unwrap_state_dict
+from mmevit.registry import register_model
+
+
+class ConvNormAct(nn.Module):
+    """Conv2d ('same' padding), optional BatchNorm, optional activation.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        kernel_size (int): Odd square kernel size.
+        stride (int): Convolution stride.
+        groups (int): Convolution groups.
+        bias (bool): Conv bias (used where no BatchNorm follows).
+        norm (bool): Follow the conv with BatchNorm2d.
+        act (type, optional): Activation class, or None.
+        norm_eps (float): BatchNorm eps.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 stride: int = 1, groups: int = 1, bias: bool = False, norm: bool = True,
+                 act: Optional[type] = None, norm_eps: float = 1e-5):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
+                              groups=groups, bias=bias)
+        self.norm = nn.BatchNorm2d(out_channels, eps=norm_eps) if norm else nn.Identity()
+        self.act = act() if act is not None else nn.Identity()
+
+    def forward(self, x):
+        return self.act(self.norm(self.conv(x)))
+
+
+class DSConv(nn.Module):
+    """Depthwise 3x3 (BN, act) then pointwise 1x1 (BN)."""
+
+    def __init__(self, in_channels: int, out_channels: int, act: type, norm_eps: float = 1e-5):
+        super().__init__()
+        self.depth_conv = ConvNormAct(in_channels, in_channels, 3, groups=in_channels, act=act,
+                                      norm_eps=norm_eps)
+        self.point_conv = ConvNormAct(in_channels, out_channels, 1, norm_eps=norm_eps)
+
+    def forward(self, x):
+        return self.point_conv(self.depth_conv(x))
+
+
+class MBConv(nn.Module):
+    """Inverted bottleneck: 1x1 expand (act), 3x3 depthwise (act), 1x1 project.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Depthwise stride.
+        expand_ratio (float): Hidden width over ``in_channels``.
+        act (type): Activation class.
+        fewer_norm (bool): BatchNorm only after the projection, with biases on the first two
+            convs instead (the transformer stages).
+        norm_eps (float): BatchNorm eps.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
+                 expand_ratio: float = 4, act: type = nn.Hardswish, fewer_norm: bool = False,
+                 norm_eps: float = 1e-5):
+        super().__init__()
+        mid = round(in_channels * expand_ratio)
+        self.inverted_conv = ConvNormAct(in_channels, mid, 1, bias=fewer_norm, norm=not fewer_norm,
+                                         act=act, norm_eps=norm_eps)
+        self.depth_conv = ConvNormAct(mid, mid, 3, stride, groups=mid, bias=fewer_norm,
+                                      norm=not fewer_norm, act=act, norm_eps=norm_eps)
+        self.point_conv = ConvNormAct(mid, out_channels, 1, norm_eps=norm_eps)
+
+    def forward(self, x):
+        return self.point_conv(self.depth_conv(self.inverted_conv(x)))
+
+
+class ResidualBlock(nn.Module):
+    """``main(x) + x``, or ``main(x)`` alone when ``shortcut`` is False (downsampling)."""
+
+    def __init__(self, main: nn.Module, shortcut: bool = True):
+        super().__init__()
+        self.main = main
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        return self.main(x) + x if self.shortcut else self.main(x)
+
+
+class LiteMLA(nn.Module):
+    """Lightweight multi-scale ReLU linear attention.
+
+    q, k, v come from a 1x1 conv; each extra scale aggregates them with a depthwise KxK conv
+    and a grouped 1x1 conv, which doubles the number of heads. Attention is
+    ``relu(q) (relu(k)^T v) / (relu(q) sum(relu(k)) + eps)``, computed in float32 even under
+    autocast (the normaliser overflows in half precision). Maps with no more pixels than a head
+    has channels use the equivalent quadratic form, which is then cheaper.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        head_dim (int): Channels per head.
+        scales (Sequence[int]): Kernel sizes of the extra aggregation scales.
+        eps (float): Normaliser epsilon.
+        norm_eps (float): BatchNorm eps of the projection.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, head_dim: int = 32,
+                 scales: Sequence[int] = (5,), eps: float = 1e-15, norm_eps: float = 1e-5):
+        super().__init__()
+        heads = in_channels // head_dim
+        total_dim = heads * head_dim
+        self.head_dim = head_dim
+        self.eps = eps
+        self.qkv = ConvNormAct(in_channels, 3 * total_dim, 1, norm=False)
+        self.aggreg = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(3 * total_dim, 3 * total_dim, scale, padding=scale // 2,
+                          groups=3 * total_dim, bias=False),
+                nn.Conv2d(3 * total_dim, 3 * total_dim, 1, groups=3 * heads, bias=False))
+            for scale in scales)
+        self.kernel_func = nn.ReLU()
+        self.proj = ConvNormAct(total_dim * (1 + len(scales)), out_channels, 1, norm_eps=norm_eps)
+
+    def _split_heads(self, qkv):
+        B, _, H, W = qkv.shape
+        qkv = qkv.reshape(B, -1, 3 * self.head_dim, H * W)
+        d = self.head_dim
+        q, k, v = qkv[:, :, :d], qkv[:, :, d:2 * d], qkv[:, :, 2 * d:]
+        return self.kernel_func(q), self.kernel_func(k), v
+
+    def linear_attention(self, qkv):
+        B, _, H, W = qkv.shape
+        q, k, v = self._split_heads(qkv)
+        v = F.pad(v, (0, 0, 0, 1), mode='constant', value=1.)  # a row of ones: the normaliser
+        out = (v @ k.transpose(-1, -2)) @ q
+        out = out[:, :, :-1] / (out[:, :, -1:] + self.eps)
+        return out.reshape(B, -1, H, W)
+
+    def quadratic_attention(self, qkv):
+        B, _, H, W = qkv.shape
+        q, k, v = self._split_heads(qkv)
+        attn = k.transpose(-1, -2) @ q
+        attn = attn / (attn.sum(dim=2, keepdim=True) + self.eps)
+        return (v @ attn).reshape(B, -1, H, W)
+
+    def forward(self, x):
+        qkv = self.qkv(x)
+        qkv = torch.cat([qkv] + [op(qkv) for op in self.aggreg], dim=1)
+        H, W = qkv.shape[-2:]
+        with torch.autocast(device_type=qkv.device.type, enabled=False):
+            # half precision overflows in the normaliser; float64 stays float64
+            full = qkv.float() if qkv.dtype in (torch.float16, torch.bfloat16) else qkv
+            if H * W > self.head_dim:
+                out = self.linear_attention(full)
+            else:
+                out = self.quadratic_attention(full)
+        return self.proj(out.to(qkv.dtype))
+
+
+class EfficientViTBBlock(nn.Module):
+    """Residual LiteMLA (global context) then residual MBConv (local detail)."""
+
+    def __init__(self, channels: int, head_dim: int, expand_ratio: float, act: type,
+                 norm_eps: float = 1e-5):
+        super().__init__()
+        self.context_module = ResidualBlock(
+            LiteMLA(channels, channels, head_dim, norm_eps=norm_eps))
+        self.local_module = ResidualBlock(
+            MBConv(channels, channels, expand_ratio=expand_ratio, act=act, fewer_norm=True,
+                   norm_eps=norm_eps))
+
+    def forward(self, x):
+        return self.local_module(self.context_module(x))
+
+
+class Stem(nn.Sequential):
+    """3x3 stride-2 conv, then ``depth`` residual DSConvs."""
+
+    def __init__(self, in_channels: int, out_channels: int, depth: int, act: type):
+        super().__init__()
+        self.add_module('in_conv', ConvNormAct(in_channels, out_channels, 3, 2, act=act))
+        for i in range(depth):
+            self.add_module(f'res{i}', ResidualBlock(DSConv(out_channels, out_channels, act)))
+
+
+class EfficientViTBStage(nn.Module):
+    """A stride-2 MBConv, then MBConvs (convolutional stage) or attention blocks.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        depth (int): Blocks after the downsampling one (convolutional stages count it).
+        vit_stage (bool): Use :class:`EfficientViTBBlock` (stages 3-4).
+        head_dim (int): Attention channels per head.
+        expand_ratio (float): MBConv expansion.
+        act (type): Activation class.
+        with_cp (bool): Checkpoint each block in training.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, depth: int, vit_stage: bool,
+                 head_dim: int, expand_ratio: float, act: type, with_cp: bool = False):
+        super().__init__()
+        blocks = [ResidualBlock(MBConv(in_channels, out_channels, 2, expand_ratio, act,
+                                       fewer_norm=vit_stage), shortcut=False)]
+        if vit_stage:
+            blocks += [EfficientViTBBlock(out_channels, head_dim, expand_ratio, act)
+                       for _ in range(depth)]
+        else:
+            blocks += [ResidualBlock(MBConv(out_channels, out_channels, 1, expand_ratio, act))
+                       for _ in range(depth - 1)]
+        self.blocks = nn.Sequential(*blocks)
+        self.with_cp = with_cp
+
+    def forward(self, x):
+        for block in self.blocks:
+            if self.with_cp and self.training and x.requires_grad:
+                x = cp.checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x
+
+
+@register_model
+class EfficientViTB(BaseModule):
+    """EfficientViT-B backbone (strides 4, 8, 16, 32).
+
+    Args:
+        arch (str | dict): ``'b0'`` .. ``'b3'``, or a dict with ``widths`` (stem + 4 stages),
+            ``depths`` (stem + 4 stages) and ``head_dim``. Defaults to ``'b1'``.
+        in_channels (int): Input image channels. Defaults to 3.
+        expand_ratio (float): MBConv expansion. Defaults to 4.
+        out_indices (Sequence[int]): Stages whose outputs are returned. Defaults to
+            (0, 1, 2, 3).
+        frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
+            -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm layers in eval mode while training. Defaults to False.
+        with_cp (bool): Gradient checkpointing of each block. Defaults to False.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
+            authors' classification or segmentation checkpoints, timm's ``efficientvit_b*``,
+            detector/segmentor checkpoints and mmevit's own. Defaults to None.
+    """
+
+    arch_settings = {
+        'b0': dict(widths=(8, 16, 32, 64, 128), depths=(1, 2, 2, 2, 2), head_dim=16),
+        'b1': dict(widths=(16, 32, 64, 128, 256), depths=(1, 2, 3, 3, 4), head_dim=16),
+        'b2': dict(widths=(24, 48, 96, 192, 384), depths=(1, 3, 4, 4, 6), head_dim=32),
+        'b3': dict(widths=(32, 64, 128, 256, 512), depths=(1, 4, 6, 6, 9), head_dim=32),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'b1',
+                 in_channels: int = 3,
+                 expand_ratio: float = 4,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        settings = self._resolve_arch(arch)
+        widths, depths, head_dim = settings['widths'], settings['depths'], settings['head_dim']
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not 0 <= i < 4 for i in out_indices):
+            raise ValueError(f'out_indices must be non-empty and within [0, 3], got {out_indices}')
+        if not -1 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be within [-1, 4], got {frozen_stages}')
+        self.arch = arch if isinstance(arch, str) else 'custom'
+        self.out_indices = out_indices
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.widths = tuple(widths)
+        self.out_channels = [widths[i + 1] for i in out_indices]
+
+        act = nn.Hardswish
+        self.stem = Stem(in_channels, widths[0], depths[0], act)
+        self.stages = nn.ModuleList(
+            EfficientViTBStage(widths[i], widths[i + 1], depths[i + 1], vit_stage=i >= 2,
+                               head_dim=head_dim, expand_ratio=expand_ratio, act=act,
+                               with_cp=with_cp)
+            for i in range(4))
+        self.feature_info = [dict(num_chs=widths[i + 1], reduction=4 * 2 ** i,
+                                  module=f'stages.{i}') for i in range(4)]
+        self._freeze_stages()
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_settings:
+                raise ValueError(f'Unknown EfficientViT-B arch {arch!r}; expected one of '
+                                 f'{sorted(cls.arch_settings)} or a settings dict')
+            return cls.arch_settings[arch.lower()]
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch).__name__}')
+        missing = [k for k in ('widths', 'depths', 'head_dim') if k not in arch]
+        if missing:
+            raise ValueError(f'Custom arch dict lacks {missing}; it needs widths, depths '
+                             f'(5 entries each: stem + 4 stages) and head_dim')
+        if len(arch['widths']) != 5 or len(arch['depths']) != 5:
+            raise ValueError(f'widths and depths need 5 entries (stem + 4 stages), got '
+                             f'{arch["widths"]} and {arch["depths"]}')
+        if any(w % arch['head_dim'] for w in arch['widths'][3:]):
+            raise ValueError(f'The attention stages\' widths {arch["widths"][3:]} must be '
+                             f'multiples of head_dim={arch["head_dim"]}')
+        return arch
+
+    def forward(self, x) -> Tuple[torch.Tensor, ...]:
+        x = self.stem(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages >= 0:
+            for module in [self.stem] + list(self.stages[:self.frozen_stages]):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            path = self.init_cfg['checkpoint']
+            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+            load_state_dict_checked(self, checkpoint_filter_fn(checkpoint), source=path)
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold every BatchNorm into the conv before it (inference only)."""
+        self.eval()
+        fuse_conv_bn(self)
+        return self
+
+
+def convert_official_mit_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename the authors' (mit-han-lab) B-series backbone keys to mmevit's (= timm's) names.
+
+    ``input_stem.op_list.0`` -> ``stem.in_conv``; ``input_stem.op_list.{j}`` ->
+    ``stem.res{j-1}``; ``stages.{i}.op_list.{j}`` -> ``stages.{i}.blocks.{j}``.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        key = re.sub(r'^input_stem\.op_list\.0\.', 'stem.in_conv.', key)
+        key = re.sub(r'^input_stem\.op_list\.(\d+)\.',
+                     lambda m: f'stem.res{int(m.group(1)) - 1}.', key)
+        key = re.sub(r'^stages\.(\d+)\.op_list\.', r'stages.\1.blocks.', key)
+        converted[key] = value
+    return converted
+
+
+def checkpoint_filter_fn(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """Turn any accepted checkpoint into an :class:`EfficientViTB` state dict.
+
+    Accepted: the authors' classification and segmentation checkpoints (``backbone.*`` with
+    ``head.*``), timm's ``efficientvit_b*`` weights (``stem.*``, ``stages.*``, ``head.*``),
+    detector/segmentor checkpoints and mmevit's own. Heads are dropped.
+    """
+    state_dict = unwrap_state_dict(checkpoint)
+    if any(k.startswith('input_stem.') for k in state_dict):
+        state_dict = convert_official_mit_keys(state_dict)
+    return {k: v for k, v in state_dict.items() if not k.startswith('head.')}

@@ -1,0 +1,3 @@
+from .efficientvit_seg_head import EfficientViTSegHead
+
+__all__ = ['EfficientViTSegHead']

@@ -1,0 +1,88 @@
+"""The light segmentation head of EfficientViT-B (Cai et al., ICCV 2023)."""
+import re
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+
+from mmevit.models.backbones.efficientvit_b import (ConvNormAct, MBConv, ResidualBlock,
+                                                    convert_official_mit_keys)
+from mmevit.registry import register_model
+
+
+@register_model
+class EfficientViTSegHead(BaseDecodeHead):
+    """1x1 conv+BN on each input, bicubic upsampling to the finest input, sum, residual MBConvs,
+    optional 1x1 expansion, 1x1 classifier.
+
+    The authors feed stage 4, 3 and 2 (strides 32, 16, 8) and predict at stride 8; list them
+    coarse to fine (``in_index=[3, 2, 1]``) as they do, which also fixes the order of the sum.
+
+    Args:
+        in_channels (list[int]): Channels of the selected backbone outputs.
+        channels (int): Head width (the authors' ``head_width``); the classifier sees
+            ``channels * final_expand`` when ``final_expand`` is set.
+        depth (int): Residual MBConvs after the merge (``head_depth``). Defaults to 3.
+        expand_ratio (float): MBConv expansion. Defaults to 4.
+        final_expand (int, optional): Widen by this factor before the classifier.
+        **kwargs: :class:`mmseg.models.decode_heads.decode_head.BaseDecodeHead` arguments
+            (``num_classes``, ``in_index``, ``dropout_ratio``, ``align_corners``, losses...).
+            ``input_transform`` is always ``'multiple_select'``.
+    """
+
+    def __init__(self, in_channels: List[int], channels: int, depth: int = 3,
+                 expand_ratio: float = 4, final_expand: Optional[int] = None, **kwargs):
+        kwargs['input_transform'] = 'multiple_select'
+        head_width = channels
+        super().__init__(in_channels, head_width * (final_expand or 1), **kwargs)
+        act = nn.Hardswish
+        self.lateral_convs = nn.ModuleList(
+            ConvNormAct(c, head_width, 1) for c in self.in_channels)
+        self.middle = nn.Sequential(*[
+            ResidualBlock(MBConv(head_width, head_width, 1, expand_ratio, act))
+            for _ in range(depth)])
+        self.final_expand = (ConvNormAct(head_width, self.channels, 1, act=act)
+                             if final_expand else None)
+
+    def forward(self, inputs):
+        feats = self._transform_inputs(inputs)
+        size = max((f.shape[2:] for f in feats), key=lambda s: s[0] * s[1])
+        laterals = []
+        for conv, feat in zip(self.lateral_convs, feats):
+            x = conv(feat)
+            if x.shape[2:] != size:
+                x = F.interpolate(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x,
+                                  size=size, mode='bicubic', align_corners=False)
+            laterals.append(x)
+        merged = laterals[-1]  # the authors' sum: coarse + (middle + fine)
+        for x in reversed(laterals[:-1]):
+            merged = x + merged
+        out = self.middle(merged)
+        if self.final_expand is not None:
+            out = self.final_expand(out)
+        return self.cls_seg(out)
+
+
+def convert_official_seg_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename an authors' segmentation model (``backbone.*``, ``head.*``) to an mmseg
+    ``EncoderDecoder`` with :class:`~mmevit.models.EfficientViTB` and
+    :class:`EfficientViTSegHead` (``backbone.*``, ``decode_head.*``)."""
+    backbone = convert_official_mit_keys(
+        {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')})
+    converted = {f'backbone.{k}': v for k, v in backbone.items()}
+    outputs = sorted({int(m.group(1)) for k in state_dict
+                      if (m := re.match(r'head\.output_ops\.0\.op_list\.(\d+)\.', k))})
+    for key, value in state_dict.items():
+        if not key.startswith('head.'):
+            continue
+        new = re.sub(r'^head\.input_ops\.(\d+)\.(op_list\.0\.)?', r'lateral_convs.\1.', key)
+        new = re.sub(r'^head\.middle\.op_list\.', 'middle.', new)
+        match = re.match(r'^head\.output_ops\.0\.op_list\.(\d+)\.(.*)$', new)
+        if match:
+            is_classifier = int(match.group(1)) == outputs[-1]
+            new = ('conv_seg.' + match.group(2).replace('conv.', '', 1) if is_classifier
+                   else 'final_expand.' + match.group(2))
+        converted[f'decode_head.{new}'] = value
+    return converted
