@@ -27,3 +27,18 @@ def official_checkpoint(tmp_path_factory):
         return cache[name]
 
     return make
+
+
+def build_in_scope(model_cfg, scope):
+    """Build a model config the way a Runner with ``default_scope=scope`` would."""
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmdet.utils import register_all_modules as register_det
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import MODELS as SEG_MODELS
+    from mmseg.utils import register_all_modules as register_seg
+
+    register_det(init_default_scope=False)
+    register_seg(init_default_scope=False)
+    registry = {'mmdet': DET_MODELS, 'mmseg': SEG_MODELS}[scope]
+    with DefaultScope.overwrite_default_scope(scope):
+        return registry.build(model_cfg)

@@ -76,7 +76,8 @@ def test_timm_checkpoint_loads_identically(arch, official_checkpoint, tmp_path):
     official = torch.load(official_checkpoint(f'efficientvit_{arch}'), weights_only=True)
     timm_sd = convert_official_msra_keys(official['model'])
     # timm's names, written out here so the test does not only trust the converter
-    for key in ('patch_embed.conv1.conv.weight', 'stages.0.blocks.0.mixer.m.attn.qkvs.0.conv.weight',
+    for key in ('patch_embed.conv1.conv.weight',
+                'stages.0.blocks.0.mixer.m.attn.qkvs.0.conv.weight',
                 'stages.1.downsample.res1.0.m.conv.weight',
                 'stages.1.downsample.patchmerge.se.fc1.weight',
                 'stages.2.downsample.res2.1.m.pw2.bn.running_var', 'head.linear.weight'):

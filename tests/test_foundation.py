@@ -8,18 +8,16 @@ import pytest
 import torch
 from mmdet.registry import MODELS as DET_MODELS
 from mmdet.testing import demo_mm_inputs
-from mmdet.utils import register_all_modules as register_det_modules
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import MODELS as SEG_MODELS
 from mmseg.structures import SegDataSample
-from mmseg.utils import register_all_modules as register_seg_modules
 from mmengine.structures import PixelData
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, build_in_scope
 
-MMEVIT_MODELS = ['EfficientViT', 'EfficientViTFPN']
+MMEVIT_MODELS = ['EfficientViT', 'EfficientViTB', 'EfficientViTFPN', 'EfficientViTSegHead']
 
 
 @pytest.mark.parametrize('name', MMEVIT_MODELS)
@@ -51,10 +49,9 @@ def _loss_step(model, data):
 @pytest.mark.parametrize('config, with_mask', [('retinanet_evit_m4_1x.py', False),
                                                ('mask_rcnn_evit_m4_1x.py', True)])
 def test_detector_from_config_loss_and_predict(config, with_mask):
-    register_det_modules()
     cfg = _config(config)
     assert cfg.default_scope == 'mmdet'
-    model = DET_MODELS.build(cfg.model)
+    model = build_in_scope(cfg.model, cfg.default_scope)
     model.init_weights()
     data = demo_mm_inputs(batch_size=2, image_shapes=[(3, 160, 224), (3, 128, 192)],
                           num_classes=80, with_mask=with_mask)
@@ -69,10 +66,9 @@ def test_detector_from_config_loss_and_predict(config, with_mask):
 
 
 def test_segmentor_from_config_loss_and_predict():
-    register_seg_modules()
     cfg = _config('fpn_evit_m4_ade20k_40k.py')
     assert cfg.default_scope == 'mmseg'
-    model = revert_sync_batchnorm(SEG_MODELS.build(cfg.model))
+    model = revert_sync_batchnorm(build_in_scope(cfg.model, cfg.default_scope))
     model.init_weights()
     g = torch.Generator().manual_seed(0)
     samples = []
