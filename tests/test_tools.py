@@ -134,3 +134,48 @@ def test_shapes_dataset_is_deterministic(tmp_path):
                 with open(tmp_path / 'a' / sub / split / name, 'rb') as fa, \
                         open(tmp_path / 'b' / sub / split / name, 'rb') as fb:
                     assert fa.read() == fb.read()
+
+
+@pytest.mark.parametrize('arch', ['m4', 'b1'])
+def test_convert_backbone_checkpoint(arch, official_checkpoint, tmp_path):
+    from mmevit.models import EfficientViT, EfficientViTB
+    src = official_checkpoint(f'efficientvit_{arch}')
+    dst = str(tmp_path / 'converted' / f'{arch}.pth')
+    check(run_tool('convert_checkpoint.py', src, dst, '--arch', arch))
+    cls = EfficientViT if arch.startswith('m') else EfficientViTB
+    models = [cls(arch, init_cfg=dict(type='Pretrained', checkpoint=path)) for path in (src, dst)]
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        outs = [m.init_weights() or m.eval()(x) for m in models]
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+
+
+def test_convert_refuses_wrong_arch_and_writes_nothing(official_checkpoint, tmp_path):
+    dst = tmp_path / 'out.pth'
+    proc = run_tool('convert_checkpoint.py', official_checkpoint('efficientvit_m0'), str(dst),
+                    '--arch', 'm4')
+    assert proc.returncode != 0
+    assert "shape mismatch at 'patch_embed.conv1.conv.weight'" in proc.stderr
+    assert not dst.exists() and not (tmp_path / 'out.pth.tmp').exists()
+
+
+def test_convert_official_segmentation_model_and_evaluate(tmp_path):
+    from mmevit.models.decode_heads.efficientvit_seg_head import EfficientViTSegHead  # noqa
+    from reference import deterministic_checkpoint, load_reference, reference_input
+    from reference import relative_error
+    from conftest import build_in_scope
+    from mmengine.config import Config
+    from mmengine.model import revert_sync_batchnorm
+    ref = load_reference('efficientvit_seg_b0_cityscapes')
+    src, dst = str(tmp_path / 'official.pt'), str(tmp_path / 'mmseg.pth')
+    torch.save({'state_dict': deterministic_checkpoint(ref)}, src)
+    config = osp.join(REPO_ROOT, 'configs/efficientvit_seg_b0_cityscapes.py')
+    check(run_tool('convert_checkpoint.py', src, dst, '--segmentor', config))
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg = None
+    model = revert_sync_batchnorm(build_in_scope(cfg.model, 'mmseg')).eval()
+    model.load_state_dict(safe_torch_load(dst)['state_dict'])
+    with torch.no_grad():
+        logits = model.decode_head(model.extract_feat(reference_input('1x3x256x320')))
+    assert relative_error(logits, ref['outputs']['1x3x256x320'][0]) < 1e-4

@@ -1,5 +1,5 @@
 """Helpers shared by both EfficientViT families: checkpoint unwrapping and strict loading."""
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional
 
 import torch
 import torch.nn as nn
@@ -9,15 +9,17 @@ import torch.nn as nn
 _STATE_DICT_KEYS = ('state_dict', 'model', 'module')
 
 
-def unwrap_state_dict(checkpoint: Mapping, prefix: str = 'backbone.') -> Dict[str, torch.Tensor]:
+def unwrap_state_dict(checkpoint: Mapping,
+                      prefix: Optional[str] = 'backbone.') -> Dict[str, torch.Tensor]:
     """Return the backbone weights held by any checkpoint layout the project accepts.
 
     Args:
         checkpoint (Mapping): A loaded checkpoint: a bare state dict, or a dict holding one
             under ``state_dict``, ``model`` or ``module``.
-        prefix (str): Prefix of the backbone keys inside a whole-model checkpoint (a detector,
-            a segmentor, or the authors' segmentation models). When any key carries it, only
-            those keys are kept, without it. Defaults to ``'backbone.'``.
+        prefix (str, optional): Prefix of the backbone keys inside a whole-model checkpoint
+            (a detector, a segmentor, or the authors' segmentation models). When any key
+            carries it, only those keys are kept, without it; None keeps every key.
+            Defaults to ``'backbone.'``.
 
     Returns:
         dict[str, Tensor]: The state dict, ``module.`` (DataParallel) prefixes removed.
@@ -31,7 +33,7 @@ def unwrap_state_dict(checkpoint: Mapping, prefix: str = 'backbone.') -> Dict[st
             break
     state_dict = {(k[len('module.'):] if k.startswith('module.') else k): v
                   for k, v in state_dict.items()}
-    if any(k.startswith(prefix) for k in state_dict):
+    if prefix and any(k.startswith(prefix) for k in state_dict):
         state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     return state_dict
 
