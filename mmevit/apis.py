@@ -1,8 +1,40 @@
 """Config helpers shared by ``tools/train.py`` and ``tools/test.py`` for both tasks."""
+import argparse
+import os
+import os.path as osp
+
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments mmdet's and mmseg's train and test tools share."""
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings of the config, key=value pairs such as '
+        'train_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config`` and apply the common arguments (work dir, overrides, launcher)."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    task_of(cfg)  # fail early on a config of neither task
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
 
 
 def task_of(cfg: Config) -> str:

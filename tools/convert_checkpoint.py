@@ -3,7 +3,8 @@
 Backbone (for ``init_cfg=dict(type='Pretrained', checkpoint=...)``):
 
     python tools/convert_checkpoint.py efficientvit_m4.pth pretrained/efficientvit_m4.pth --arch m4
-    python tools/convert_checkpoint.py efficientvit_b1_r224.pt pretrained/efficientvit_b1.pt --arch b1
+    python tools/convert_checkpoint.py efficientvit_b1_r224.pt pretrained/efficientvit_b1.pt \\
+        --arch b1
 
 Whole segmentation model of the authors (for ``tools/test.py CONFIG CHECKPOINT``):
 

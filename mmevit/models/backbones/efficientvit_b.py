@@ -7,18 +7,15 @@ mit-han-lab/efficientvit. Module and parameter names follow timm's ``efficientvi
 :func:`convert_official_mit_keys`.
 """
 import re
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import fuse_conv_bn
-from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmevit.models.utils import load_state_dict_checked, unwrap_state_dict
+from mmevit.models.backbones.base import StagedBackbone
+from mmevit.models.utils import unwrap_state_dict
 from mmevit.registry import register_model
 
 
@@ -239,7 +236,7 @@ class EfficientViTBStage(nn.Module):
 
 
 @register_model
-class EfficientViTB(BaseModule):
+class EfficientViTB(StagedBackbone):
     """EfficientViT-B backbone (strides 4, 8, 16, 32).
 
     Args:
@@ -274,20 +271,12 @@ class EfficientViTB(BaseModule):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
         settings = self._resolve_arch(arch)
         widths, depths, head_dim = settings['widths'], settings['depths'], settings['head_dim']
-        out_indices = tuple(out_indices)
-        if not out_indices or any(not 0 <= i < 4 for i in out_indices):
-            raise ValueError(f'out_indices must be non-empty and within [0, 3], got {out_indices}')
-        if not -1 <= frozen_stages <= 4:
-            raise ValueError(f'frozen_stages must be within [-1, 4], got {frozen_stages}')
+        super().__init__(4, out_indices, frozen_stages, norm_eval, init_cfg)
         self.arch = arch if isinstance(arch, str) else 'custom'
-        self.out_indices = out_indices
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         self.widths = tuple(widths)
-        self.out_channels = [widths[i + 1] for i in out_indices]
+        self.out_channels = [widths[i + 1] for i in self.out_indices]
 
         act = nn.Hardswish
         self.stem = Stem(in_channels, widths[0], depths[0], act)
@@ -321,46 +310,8 @@ class EfficientViTB(BaseModule):
                              f'multiples of head_dim={arch["head_dim"]}')
         return arch
 
-    def forward(self, x) -> Tuple[torch.Tensor, ...]:
-        x = self.stem(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
-
-    def _freeze_stages(self):
-        if self.frozen_stages >= 0:
-            for module in [self.stem] + list(self.stages[:self.frozen_stages]):
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
-
-    def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            path = self.init_cfg['checkpoint']
-            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-            load_state_dict_checked(self, checkpoint_filter_fn(checkpoint), source=path)
-            self._is_init = True
-        else:
-            super().init_weights()
-
-    @torch.no_grad()
-    def switch_to_deploy(self):
-        """Fold every BatchNorm into the conv before it (inference only)."""
-        self.eval()
-        fuse_conv_bn(self)
-        return self
+    def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
+        return checkpoint_filter_fn(checkpoint)
 
 
 def convert_official_mit_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:

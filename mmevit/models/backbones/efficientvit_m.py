@@ -11,18 +11,15 @@ bottom/right to a multiple of the window and cropping back.
 """
 import itertools
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
-from mmcv.cnn import fuse_conv_bn
-from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
-from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmevit.models.utils import load_state_dict_checked, unwrap_state_dict
+from mmevit.models.backbones.base import StagedBackbone
+from mmevit.models.utils import unwrap_state_dict
 from mmevit.registry import register_model
 
 
@@ -324,7 +321,7 @@ class PatchEmbed(nn.Sequential):
 
 
 @register_model
-class EfficientViT(BaseModule):
+class EfficientViT(StagedBackbone):
     """EfficientViT-M backbone for dense prediction (strides 16, 32, 64).
 
     Args:
@@ -373,29 +370,19 @@ class EfficientViT(BaseModule):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
         settings = self._resolve_arch(arch)
         embed_dims, depths = settings['embed_dims'], settings['depths']
         num_heads, kernels = settings['num_heads'], settings['kernels']
         num_stages = len(embed_dims)
+        super().__init__(num_stages, out_indices, frozen_stages, norm_eval, init_cfg)
         if isinstance(window_size, int):
             window_size = [window_size] * num_stages
         if len(window_size) != num_stages or min(window_size) < 1:
             raise ValueError(f'window_size must be a positive int or {num_stages} positive ints, '
                              f'got {window_size}')
-        out_indices = tuple(out_indices)
-        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
-            raise ValueError(f'out_indices must be non-empty and within [0, {num_stages - 1}], '
-                             f'got {out_indices}')
-        if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be within [-1, {num_stages}], '
-                             f'got {frozen_stages}')
         self.arch = arch if isinstance(arch, str) else 'custom'
-        self.out_indices = out_indices
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         self.embed_dims = tuple(embed_dims)
-        self.out_channels = [embed_dims[i] for i in out_indices]
+        self.out_channels = [embed_dims[i] for i in self.out_indices]
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims[0])
         self.stages = nn.ModuleList()
@@ -436,46 +423,17 @@ class EfficientViT(BaseModule):
                              f'got {arch["kernels"]}')
         return arch
 
-    def forward(self, x) -> Tuple[torch.Tensor, ...]:
-        x = self.patch_embed(x)
-        outs = []
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if i in self.out_indices:
-                outs.append(x)
-        return tuple(outs)
+    @property
+    def stem_module(self) -> nn.Module:
+        return self.patch_embed
 
-    def _freeze_stages(self):
-        if self.frozen_stages >= 0:
-            modules = [self.patch_embed] + list(self.stages[:self.frozen_stages])
-            for module in modules:
-                module.eval()
-                for param in module.parameters():
-                    param.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for m in self.modules():
-                if isinstance(m, _BatchNorm):
-                    m.eval()
-        return self
-
-    def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            path = self.init_cfg['checkpoint']
-            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-            load_state_dict_checked(self, checkpoint_filter_fn(checkpoint, self), source=path)
-            self._is_init = True
-        else:
-            super().init_weights()
+    def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
+        return checkpoint_filter_fn(checkpoint, self)
 
     @torch.no_grad()
     def switch_to_deploy(self):
         """Fold every BatchNorm into its conv and cache the attention biases (inference only)."""
-        self.eval()
-        fuse_conv_bn(self)
+        super().switch_to_deploy()
         for m in self.modules():
             if isinstance(m, CascadedGroupAttention):
                 m.switch_to_deploy()

@@ -7,8 +7,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
-from mmevit.models.backbones.efficientvit_b import (ConvNormAct, MBConv, ResidualBlock,
-                                                    convert_official_mit_keys)
+from mmevit.models.backbones.efficientvit_b import (
+    ConvNormAct,
+    MBConv,
+    ResidualBlock,
+    convert_official_mit_keys,
+)
 from mmevit.registry import register_model
 
 

@@ -1,0 +1,8 @@
+# Mask R-CNN + EfficientViT-B2, COCO 1x: a standard FPN on the stride-4..32 stages
+# (strides 4..64 with max-pooling on top), the M4 recipe otherwise.
+_base_ = './mask_rcnn_evit_m4_1x.py'
+model = dict(
+    backbone=dict(_delete_=True, type='EfficientViTB', arch='b2', out_indices=(0, 1, 2, 3),
+                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_b2.pt')),
+    neck=dict(_delete_=True, type='FPN', in_channels=[48, 96, 192, 384], out_channels=256,
+              num_outs=5))

@@ -1,0 +1,8 @@
+# RetinaNet + EfficientViT-B2, COCO 1x: a standard FPN on the stride-8/16/32 stages
+# plus two extra stride-2 convs (strides 8..128), the M4 recipe otherwise.
+_base_ = './retinanet_evit_m4_1x.py'
+model = dict(
+    backbone=dict(_delete_=True, type='EfficientViTB', arch='b2', out_indices=(1, 2, 3),
+                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_b2.pt')),
+    neck=dict(_delete_=True, type='FPN', in_channels=[96, 192, 384], out_channels=256,
+              start_level=0, add_extra_convs='on_input', num_outs=5))

@@ -1,0 +1,6 @@
+# RetinaNet + EfficientViT-M1, COCO 1x (the M4 recipe with another backbone).
+_base_ = './retinanet_evit_m4_1x.py'
+model = dict(
+    backbone=dict(arch='m1',
+                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m1.pth')),
+    neck=dict(in_channels=[128, 144, 192]))

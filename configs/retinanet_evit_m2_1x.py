@@ -1,0 +1,6 @@
+# RetinaNet + EfficientViT-M2, COCO 1x (the M4 recipe with another backbone).
+_base_ = './retinanet_evit_m4_1x.py'
+model = dict(
+    backbone=dict(arch='m2',
+                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m2.pth')),
+    neck=dict(in_channels=[128, 192, 224]))

@@ -1,0 +1,6 @@
+# RetinaNet + EfficientViT-M3, COCO 1x (the M4 recipe with another backbone).
+_base_ = './retinanet_evit_m4_1x.py'
+model = dict(
+    backbone=dict(arch='m3',
+                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m3.pth')),
+    neck=dict(in_channels=[128, 240, 320]))

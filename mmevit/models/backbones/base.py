@@ -1,0 +1,93 @@
+"""Plumbing shared by both EfficientViT families: stage outputs, freezing, norm_eval,
+pretrained loading and BN folding."""
+from typing import Dict, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import fuse_conv_bn
+from mmengine.model import BaseModule
+from mmengine.runner.checkpoint import CheckpointLoader
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mmevit.models.utils import load_state_dict_checked
+
+
+class StagedBackbone(BaseModule):
+    """A stem followed by ``self.stages``, returning the outputs of ``out_indices``.
+
+    Subclasses build ``self.stem`` (any name works through :attr:`stem_module`) and
+    ``self.stages`` (an ``nn.ModuleList``), then call :meth:`_freeze_stages`, and implement
+    :meth:`filter_checkpoint`.
+
+    Args:
+        num_stages (int): Number of stages.
+        out_indices (Sequence[int]): Stages whose outputs are returned.
+        frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
+            -1 freezes nothing.
+        norm_eval (bool): Keep BatchNorm layers in eval mode while training.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads weights
+            through :meth:`filter_checkpoint`; other types go to mmengine.
+    """
+
+    def __init__(self, num_stages: int, out_indices: Sequence[int], frozen_stages: int,
+                 norm_eval: bool, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
+            raise ValueError(f'out_indices must be non-empty and within '
+                             f'[0, {num_stages - 1}], got {out_indices}')
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be within [-1, {num_stages}], '
+                             f'got {frozen_stages}')
+        self.out_indices = out_indices
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
+    @property
+    def stem_module(self) -> nn.Module:
+        return self.stem
+
+    def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
+        """Turn a loaded checkpoint of any accepted layout into this model's state dict."""
+        raise NotImplementedError
+
+    def forward(self, x) -> Tuple[torch.Tensor, ...]:
+        x = self.stem_module(x)
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def _freeze_stages(self):
+        if self.frozen_stages >= 0:
+            for module in [self.stem_module] + list(self.stages[:self.frozen_stages]):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
+            path = self.init_cfg['checkpoint']
+            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+            load_state_dict_checked(self, self.filter_checkpoint(checkpoint), source=path)
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    @torch.no_grad()
+    def switch_to_deploy(self):
+        """Fold every BatchNorm into the conv before it (inference only)."""
+        self.eval()
+        fuse_conv_bn(self)
+        return self
