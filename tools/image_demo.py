@@ -1,0 +1,55 @@
+"""Draw a model's predictions on one image.
+
+    python tools/image_demo.py IMAGE CONFIG CHECKPOINT --out result.png [--score-thr 0.3]
+
+Detection configs draw boxes (and masks), segmentation configs draw the label map.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import mmcv
+from mmengine.config import Config
+
+sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
+import mmevit  # noqa: E402,F401
+from mmevit.apis import task_of  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('image')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--out', required=True, help='output PNG')
+    parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
+    parser.add_argument('--device', default='cpu')
+    args = parser.parse_args()
+    for path in (args.image, args.config, args.checkpoint):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'File not found: {path}')
+    cfg = Config.fromfile(args.config)
+    cfg.model.backbone.init_cfg = None  # the checkpoint holds every weight
+    image = mmcv.imread(args.image, channel_order='rgb')
+
+    if task_of(cfg) == 'detection':
+        from mmdet.apis import inference_detector, init_detector
+        from mmdet.registry import VISUALIZERS
+        model = init_detector(cfg, args.checkpoint, device=args.device)
+        result = inference_detector(model, args.image)
+        extra = dict(pred_score_thr=args.score_thr)
+    else:
+        from mmseg.apis import inference_model, init_model
+        from mmseg.registry import VISUALIZERS
+        model = init_model(cfg, args.checkpoint, device=args.device)
+        result = inference_model(model, args.image)
+        extra = {}
+    visualizer = VISUALIZERS.build(cfg.visualizer)
+    visualizer.dataset_meta = model.dataset_meta
+    visualizer.add_datasample('result', image, result, draw_gt=False, show=False,
+                              out_file=args.out, **extra)
+    print(f'Drew {osp.basename(args.image)} to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
