@@ -85,6 +85,14 @@ def test_detection_train_resume_test(shapes_root, tmp_path):
     drawn = [f for _, _, files in os.walk(work) for f in files if f.endswith('.png')]
     assert len(drawn) == 4
 
+    image = osp.join(shapes_root, 'images', 'val', '000000.png')
+    out = osp.join(work, 'demo.png')
+    check(run_tool('image_demo.py', image, DET_CONFIG, osp.join(work, 'epoch_2.pth'),
+                   '--out', out, '--score-thr', '0.0'))
+    import cv2
+    drawn, original = cv2.imread(out), cv2.imread(image)
+    assert drawn.shape == original.shape and (drawn != original).any()
+
 
 def test_segmentation_train_resume_test(shapes_root, tmp_path):
     work = str(tmp_path / 'seg')
