@@ -5,6 +5,7 @@ from typing import Sequence
 
 import torch
 import torch.nn as nn
+from mmcv.cnn import fuse_conv_bn
 from mmengine.analysis import FlopAnalyzer
 
 from mmevit.models.backbones.efficientvit_m import EfficientViT
@@ -43,3 +44,60 @@ def efficientvit_m_imagenet_complexity(arch: str, img_size: int = 224,
     return dict(
         params=count_params(backbone) + head_params,
         macs=count_macs(backbone, (1, 3, img_size, img_size)) + channels * num_classes)
+
+
+class _TensorForward(nn.Module):
+    """``model._forward(inputs, data_samples)`` as a one-argument module, for tracing."""
+
+    def __init__(self, model: nn.Module, data_samples):
+        super().__init__()
+        self.model = model
+        self.data_samples = data_samples
+
+    def forward(self, inputs):
+        return self.model._forward(inputs, self.data_samples)
+
+
+def model_complexity(cfg, input_shape: Sequence[int]) -> dict:
+    """Params and MACs of a whole detector or segmentor built from a config.
+
+    The network runs in ``tensor`` mode (mmdet's and mmseg's ``get_flops`` convention):
+    backbone, neck and heads, without box decoding, NMS or resizing of the logits; two-stage
+    detectors count their RoI heads on the RPN's proposals. BatchNorm is folded first.
+
+    Args:
+        cfg (Config): A project config (its backbone ``init_cfg`` is ignored).
+        input_shape (Sequence[int]): ``(N, C, H, W)`` of the input tensor.
+    """
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import DefaultScope
+    from mmengine.structures import InstanceData
+
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone.init_cfg = None
+    scope = cfg.default_scope
+    if scope == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.structures import DetDataSample
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.registry import MODELS
+        from mmseg.structures import SegDataSample as DetDataSample
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
+    params = count_params(model)
+    if hasattr(model.backbone, 'switch_to_deploy'):
+        model.backbone.switch_to_deploy()
+    fuse_conv_bn(model)  # neck and heads
+    h, w = input_shape[2:]
+    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
+                                         batch_input_shape=(h, w), scale_factor=(1., 1.)))
+    sample.gt_instances = InstanceData()
+    with DefaultScope.overwrite_default_scope(scope):
+        analyzer = FlopAnalyzer(_TensorForward(model, [sample]), torch.randn(*input_shape))
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        macs = int(analyzer.total())
+    return dict(params=params, macs=macs)

@@ -30,11 +30,29 @@ def load_config(args: argparse.Namespace) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     task_of(cfg)  # fail early on a config of neither task
+    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
+        _init_cpu_distributed(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def _init_cpu_distributed(cfg: Config) -> None:
+    """Multi-process training on CPUs (torchrun, gloo).
+
+    mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device`` and wraps the model
+    with ``device_ids=[LOCAL_RANK]``, both of which fail without GPUs. Initialising the
+    process group first makes the Runner skip its own initialisation, and DDP gets no
+    device ids, as CPU modules require.
+    """
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.setdefault('model_wrapper_cfg', dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False, device_ids=None,
+        find_unused_parameters=cfg.get('find_unused_parameters', False)))
 
 
 def task_of(cfg: Config) -> str:

@@ -28,6 +28,8 @@ def test_config_builds_and_runs(name):
     if init_cfg is not None:  # ImageNet weights are expected at a path the user sets
         assert init_cfg.type == 'Pretrained' and init_cfg.checkpoint.startswith('pretrained/')
         cfg.model.backbone.init_cfg = None
+    if cfg.default_scope == 'mmseg':
+        cfg.model.data_preprocessor.size = (128, 160)  # instead of the 512-pixel crops
     model = revert_sync_batchnorm(build_in_scope(cfg.model, cfg.default_scope)).eval()
     x = torch.randn(1, 3, 128, 160)
     with torch.no_grad():
@@ -42,3 +44,38 @@ def test_config_builds_and_runs(name):
             for feat, stride in zip(feats, strides):
                 assert feat.shape[1:] == (head.in_channels, -(-128 // stride), -(-160 // stride))
     assert all(torch.isfinite(f).all() for f in feats)
+
+
+SEG_CONFIGS = [c for c in CONFIGS if Config.fromfile(
+    osp.join(REPO_ROOT, 'configs', c)).default_scope == 'mmseg']
+
+
+@pytest.mark.parametrize('name', SEG_CONFIGS)
+def test_segmentor_loss_and_predict_step(name):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.data_preprocessor.size = (128, 160)
+    model = revert_sync_batchnorm(build_in_scope(cfg.model, 'mmseg')).train()
+    num_classes = model.decode_head.num_classes
+    g = torch.Generator().manual_seed(0)
+    samples = []
+    for _ in range(2):
+        sample = SegDataSample(metainfo=dict(img_shape=(128, 160), ori_shape=(128, 160),
+                                             pad_shape=(128, 160)))
+        sample.gt_sem_seg = PixelData(
+            data=torch.randint(0, num_classes, (1, 128, 160), generator=g))
+        samples.append(sample)
+    data = dict(inputs=[torch.randint(0, 255, (3, 128, 160), generator=g, dtype=torch.uint8)
+                        for _ in range(2)], data_samples=samples)
+    losses = model(**model.data_preprocessor(data, True), mode='loss')
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    total.backward()
+    assert all(p.grad is not None for p in model.backbone.parameters())
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(data, False), mode='predict')
+    assert results[0].pred_sem_seg.data.shape == (1, 128, 160)
+    assert int(results[0].pred_sem_seg.data.max()) < num_classes

@@ -8,6 +8,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
 import mmevit  # noqa: E402,F401  (registers the models and the safe checkpoint loader)
 from mmevit.apis import add_common_args, load_config, setup_test_outputs  # noqa: E402
+from mmevit.datasets import TEST_PARTS, check_data_files  # noqa: E402
 
 
 def parse_args():
@@ -33,6 +34,7 @@ def main():
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     setup_test_outputs(cfg, args)
+    check_data_files(cfg, TEST_PARTS)
     Runner.from_cfg(cfg).test()
 
 

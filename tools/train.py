@@ -8,6 +8,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
 import mmevit  # noqa: E402  (registers the models and the safe checkpoint loader)
 from mmevit.apis import add_common_args, load_config, setup_amp, task_of  # noqa: E402
+from mmevit.datasets import TRAIN_PARTS, check_data_files  # noqa: E402
 
 
 def parse_args():
@@ -41,6 +42,8 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
+    # before the Runner creates the work dir: bad data must not leave a half-made run behind
+    check_data_files(cfg, TRAIN_PARTS if cfg.get('val_cfg') else TRAIN_PARTS[:1])
     runner = Runner.from_cfg(cfg)
     runner.logger.info(f'mmevit {mmevit.__version__}: training a {task_of(cfg)} model')
     runner.train()

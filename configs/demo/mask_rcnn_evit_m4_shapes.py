@@ -1,5 +1,6 @@
 # Mask R-CNN-M4 trained from scratch on the generated shapes (CPU); boxes and masks.
-# Neck 128 channels wide (COCO configs: 256) to fit the CPU budget.
+# To fit the CPU budget: neck 128 channels wide (COCO configs: 256), and few proposals and
+# sampled RoIs (at most 3 shapes per image need far fewer than COCO's 2000 and 512).
 _base_ = [
     '../_base_/models/mask_rcnn_evit_fpn.py', '../_base_/datasets/shapes_detection.py',
     '../_base_/det_runtime.py'
@@ -13,10 +14,13 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=128),
         bbox_head=dict(in_channels=128, fc_out_channels=256, num_classes=3),
         mask_roi_extractor=dict(out_channels=128),
-        mask_head=dict(num_convs=2, in_channels=128, conv_out_channels=128, num_classes=3)))
+        mask_head=dict(num_convs=2, in_channels=128, conv_out_channels=128, num_classes=3)),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=500, max_per_img=100),
+                   rcnn=dict(sampler=dict(num=64))),
+    test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=100)))
 val_evaluator = dict(metric=['bbox', 'segm'])
 test_evaluator = val_evaluator
-max_epochs = 16
+max_epochs = 10
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -1,0 +1,6 @@
+# Semantic FPN + EfficientViT-M0 on ADE20K (512x512, 150 classes), AdamW 40k iterations.
+_base_ = './fpn_evit_m4_ade20k_40k.py'
+model = dict(
+    backbone=dict(arch='m0',
+                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m0.pth')),
+    neck=dict(in_channels=[64, 128, 192]))

@@ -1,0 +1,6 @@
+# Semantic FPN + EfficientViT-M1 on ADE20K (512x512, 150 classes), AdamW 40k iterations.
+_base_ = './fpn_evit_m4_ade20k_40k.py'
+model = dict(
+    backbone=dict(arch='m1',
+                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m1.pth')),
+    neck=dict(in_channels=[128, 144, 192]))
