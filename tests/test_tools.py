@@ -88,7 +88,8 @@ def test_detection_train_resume_test(shapes_root, tmp_path):
     image = osp.join(shapes_root, 'images', 'val', '000000.png')
     out = osp.join(work, 'demo.png')
     check(run_tool('image_demo.py', image, DET_CONFIG, osp.join(work, 'epoch_2.pth'),
-                   '--out', out, '--score-thr', '0.0'))
+                   '--out', out, '--score-thr', '0.0',
+                   '--cfg-options', 'model.test_cfg.score_thr=0.0'))
     import cv2
     drawn, original = cv2.imread(out), cv2.imread(image)
     assert drawn.shape == original.shape and (drawn != original).any()

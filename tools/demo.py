@@ -15,6 +15,7 @@ import time
 
 import mmcv
 import numpy as np
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -36,6 +37,7 @@ def parse_args():
     return parser.parse_args()
 
 
+@torch.no_grad()
 def draw_predictions(runner, task, num_images, out_file):
     """Run the trained model on the first validation images and tile the drawings."""
     dataset = runner.test_dataloader.dataset
@@ -79,14 +81,14 @@ def main():
     runner.train()
     train_time = time.time() - start
     metrics = runner.test()
-    os.makedirs(cfg.work_dir, exist_ok=True)
-    draw_predictions(runner, task, args.num_images, osp.join(cfg.work_dir, 'predictions.png'))
     summary = dict(config=args.config, task=task, train_wall_time_s=round(train_time, 1),
                    total_wall_time_s=round(time.time() - start, 1),
                    metrics={k: float(v) for k, v in metrics.items()})
+    os.makedirs(cfg.work_dir, exist_ok=True)
     with open(osp.join(cfg.work_dir, 'metrics.json'), 'w') as f:
         json.dump(summary, f, indent=2)
     print(json.dumps(summary, indent=2))
+    draw_predictions(runner, task, args.num_images, osp.join(cfg.work_dir, 'predictions.png'))
     print(f'Predictions drawn to {osp.join(cfg.work_dir, "predictions.png")}')
 
 

@@ -9,7 +9,7 @@ import os.path as osp
 import sys
 
 import mmcv
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
 import mmevit  # noqa: E402,F401
@@ -24,11 +24,15 @@ def main():
     parser.add_argument('--out', required=True, help='output PNG')
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, key=value pairs')
     args = parser.parse_args()
     for path in (args.image, args.config, args.checkpoint):
         if not osp.isfile(path):
             raise FileNotFoundError(f'File not found: {path}')
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     cfg.model.backbone.init_cfg = None  # the checkpoint holds every weight
     image = mmcv.imread(args.image, channel_order='rgb')
 
