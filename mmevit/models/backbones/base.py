@@ -1,15 +1,26 @@
 """Plumbing shared by both EfficientViT families: stage outputs, freezing, norm_eval,
 pretrained loading and BN folding."""
-from typing import Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.utils.checkpoint as cp
 from mmcv.cnn import fuse_conv_bn
 from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmevit.models.utils import load_state_dict_checked
+
+
+def forward_blocks(blocks: nn.Module, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
+    """Run ``blocks`` in order, checkpointing each in training when ``with_cp`` is set."""
+    for block in blocks:
+        if with_cp and block.training and x.requires_grad:
+            x = cp.checkpoint(block, x, use_reentrant=False)
+        else:
+            x = block(x)
+    return x
 
 
 class StagedBackbone(BaseModule):
@@ -42,6 +53,27 @@ class StagedBackbone(BaseModule):
         self.out_indices = out_indices
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+
+    arch_family = 'EfficientViT'  # the name errors about ``arch`` use
+    arch_settings: Dict[str, dict] = {}
+
+    @classmethod
+    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
+        """The settings of a named arch, or a custom settings dict checked by the subclass."""
+        if isinstance(arch, str):
+            if arch.lower() not in cls.arch_settings:
+                raise ValueError(f'Unknown {cls.arch_family} arch {arch!r}; expected one of '
+                                 f'{sorted(cls.arch_settings)} or a settings dict')
+            return cls.arch_settings[arch.lower()]
+        if not isinstance(arch, dict):
+            raise TypeError(f'arch must be a str or dict, got {type(arch).__name__}')
+        cls._check_custom_arch(arch)
+        return arch
+
+    @classmethod
+    def _check_custom_arch(cls, arch: dict) -> None:
+        """Raise a ValueError naming what a custom settings dict lacks or gets wrong."""
+        raise NotImplementedError
 
     @property
     def stem_module(self) -> nn.Module:

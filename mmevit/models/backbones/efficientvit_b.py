@@ -12,9 +12,8 @@ from typing import Dict, Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 
-from mmevit.models.backbones.base import StagedBackbone
+from mmevit.models.backbones.base import StagedBackbone, forward_blocks
 from mmevit.models.utils import unwrap_state_dict
 from mmevit.registry import register_model
 
@@ -227,12 +226,7 @@ class EfficientViTBStage(nn.Module):
         self.with_cp = with_cp
 
     def forward(self, x):
-        for block in self.blocks:
-            if self.with_cp and self.training and x.requires_grad:
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
+        return forward_blocks(self.blocks, x, self.with_cp)
 
 
 @register_model
@@ -255,6 +249,7 @@ class EfficientViTB(StagedBackbone):
             detector/segmentor checkpoints and mmevit's own. Defaults to None.
     """
 
+    arch_family = 'EfficientViT-B'
     arch_settings = {
         'b0': dict(widths=(8, 16, 32, 64, 128), depths=(1, 2, 2, 2, 2), head_dim=16),
         'b1': dict(widths=(16, 32, 64, 128, 256), depths=(1, 2, 3, 3, 4), head_dim=16),
@@ -290,14 +285,7 @@ class EfficientViTB(StagedBackbone):
         self._freeze_stages()
 
     @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_settings:
-                raise ValueError(f'Unknown EfficientViT-B arch {arch!r}; expected one of '
-                                 f'{sorted(cls.arch_settings)} or a settings dict')
-            return cls.arch_settings[arch.lower()]
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch).__name__}')
+    def _check_custom_arch(cls, arch: dict) -> None:
         missing = [k for k in ('widths', 'depths', 'head_dim') if k not in arch]
         if missing:
             raise ValueError(f'Custom arch dict lacks {missing}; it needs widths, depths '
@@ -308,7 +296,6 @@ class EfficientViTB(StagedBackbone):
         if any(w % arch['head_dim'] for w in arch['widths'][3:]):
             raise ValueError(f'The attention stages\' widths {arch["widths"][3:]} must be '
                              f'multiples of head_dim={arch["head_dim"]}')
-        return arch
 
     def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
         return checkpoint_filter_fn(checkpoint)

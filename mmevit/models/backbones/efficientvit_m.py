@@ -16,9 +16,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
 
-from mmevit.models.backbones.base import StagedBackbone
+from mmevit.models.backbones.base import StagedBackbone, forward_blocks
 from mmevit.models.utils import unwrap_state_dict
 from mmevit.registry import register_model
 
@@ -299,12 +298,7 @@ class EfficientViTStage(nn.Module):
 
     def forward(self, x):
         x = self.downsample(x)
-        for block in self.blocks:
-            if self.with_cp and self.training and x.requires_grad:
-                x = cp.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
+        return forward_blocks(self.blocks, x, self.with_cp)
 
 
 class PatchEmbed(nn.Sequential):
@@ -397,14 +391,7 @@ class EfficientViT(StagedBackbone):
         self._freeze_stages()
 
     @classmethod
-    def _resolve_arch(cls, arch: Union[str, dict]) -> dict:
-        if isinstance(arch, str):
-            if arch.lower() not in cls.arch_settings:
-                raise ValueError(f'Unknown EfficientViT arch {arch!r}; expected one of '
-                                 f'{sorted(cls.arch_settings)} or a settings dict')
-            return cls.arch_settings[arch.lower()]
-        if not isinstance(arch, dict):
-            raise TypeError(f'arch must be a str or dict, got {type(arch).__name__}')
+    def _check_custom_arch(cls, arch: dict) -> None:
         required = ('embed_dims', 'depths', 'num_heads', 'kernels')
         missing = [k for k in required if k not in arch]
         if missing:
@@ -421,7 +408,6 @@ class EfficientViT(StagedBackbone):
         if len(arch['kernels']) < max(arch['num_heads']):
             raise ValueError(f'kernels needs one entry per head ({max(arch["num_heads"])}), '
                              f'got {arch["kernels"]}')
-        return arch
 
     @property
     def stem_module(self) -> nn.Module:
