@@ -12,7 +12,7 @@ FIND_LINKS := $(if $(WHEELHOUSE),--find-links $(WHEELHOUSE))
 pin = $(firstword $(shell grep -E '^$(1)==' requirements.txt))
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test clean
+.PHONY: venv demo test benchmark clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,9 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+benchmark: venv
+	$(PY) tools/benchmark.py
 
 clean:
 	rm -rf $(VENV) work_dirs

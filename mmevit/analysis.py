@@ -21,9 +21,10 @@ def count_macs(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224)) 
     Convolutions and matrix products are counted (fvcore's rules, as mmengine implements
     them); BatchNorm is folded into the convs first, as in the papers' counts.
     """
-    model = copy.deepcopy(model).eval()
-    if hasattr(model, 'switch_to_deploy'):
-        model.switch_to_deploy()
+    # Only BN folding: the fast path's fused attention kernel is not an op the analyzer counts.
+    model = copy.deepcopy(model)
+    model.eval()  # not chained: some mmdet backbones' train() returns None
+    fuse_conv_bn(model)
     analyzer = FlopAnalyzer(model, torch.randn(*input_shape))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
@@ -88,9 +89,7 @@ def model_complexity(cfg, input_shape: Sequence[int]) -> dict:
     with DefaultScope.overwrite_default_scope(scope):
         model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
     params = count_params(model)
-    if hasattr(model.backbone, 'switch_to_deploy'):
-        model.backbone.switch_to_deploy()
-    fuse_conv_bn(model)  # neck and heads
+    fuse_conv_bn(model)
     h, w = input_shape[2:]
     sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
                                          batch_input_shape=(h, w), scale_factor=(1., 1.)))

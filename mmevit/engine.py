@@ -1,8 +1,11 @@
-"""Training-loop pieces mmengine lacks on CPU."""
+"""Runner pieces mmengine lacks: bf16 autocast on CPU, the inference fast path in tests."""
 from contextlib import contextmanager
 
 import torch
+from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapper
+
+from mmevit.deploy import fast_path
 
 
 class BF16AutocastOptimWrapper(OptimWrapper):
@@ -16,3 +19,18 @@ class BF16AutocastOptimWrapper(OptimWrapper):
     def optim_context(self, model):
         with super().optim_context(model), torch.autocast('cpu', dtype=torch.bfloat16):
             yield
+
+
+class FastPathHook(Hook):
+    """Switch the model to its inference fast path once the checkpoint is loaded.
+
+    ``tools/test.py --fuse`` adds it; see :func:`mmevit.deploy.fast_path`.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_test(self, runner) -> None:
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        fast_path(model)
+        runner.logger.info('Testing the inference fast path (BatchNorm folded, channels-last '
+                           'backbone)')

@@ -3,17 +3,18 @@
 mmdet and mmseg keep separate ``MODELS`` registries (scopes ``mmdet`` and ``mmseg``); a config
 resolves ``type='EfficientViT'`` in the scope named by its ``default_scope``. Registering every
 model in both lets the same backbone serve detection and segmentation configs. Optimizer
-wrappers go into mmengine's root registry, which both scopes fall back to.
+wrappers and hooks go into mmengine's root registries, which both scopes fall back to.
 """
 from mmdet.registry import MODELS as DET_MODELS
-from mmengine.registry import OPTIM_WRAPPERS
+from mmengine.registry import HOOKS, OPTIM_WRAPPERS
 from mmseg.registry import MODELS as SEG_MODELS
 
-from mmevit.engine import BF16AutocastOptimWrapper
+from mmevit.engine import BF16AutocastOptimWrapper, FastPathHook
 
 MODEL_REGISTRIES = (DET_MODELS, SEG_MODELS)
 
 OPTIM_WRAPPERS.register_module(module=BF16AutocastOptimWrapper)
+HOOKS.register_module(module=FastPathHook)
 
 
 def register_model(cls):

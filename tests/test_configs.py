@@ -25,8 +25,9 @@ def test_config_builds_and_runs(name):
     assert cfg.default_scope in ('mmdet', 'mmseg')
     assert cfg.custom_imports.imports == ['mmevit']
     init_cfg = cfg.model.backbone.get('init_cfg')
-    if init_cfg is not None:  # ImageNet weights are expected at a path the user sets
-        assert init_cfg.type == 'Pretrained' and init_cfg.checkpoint.startswith('pretrained/')
+    if init_cfg is not None:  # ImageNet weights: a path the user sets, or mmdet's baselines'
+        assert init_cfg.type == 'Pretrained'
+        assert init_cfg.checkpoint.startswith(('pretrained/', 'torchvision://', 'open-mmlab://'))
         cfg.model.backbone.init_cfg = None
     if cfg.default_scope == 'mmseg':
         cfg.model.data_preprocessor.size = (128, 160)  # instead of the 512-pixel crops

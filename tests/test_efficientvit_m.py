@@ -11,7 +11,9 @@ match those outputs to 1e-4 unless it is bit-identical to the generator. So:
   its output must match the reference within 1e-4, or, where our float32 result itself differs
   from float64 by ``s`` (an ill-conditioned stage), within ``5 * s``. A structural error (a
   wrong key, kernel, window, bias table) breaks this by orders of magnitude, while the
-  largest ratio seen for correct code is 3.1.
+  largest ratio seen for correct code is 3.1. The fast path's channels-last convolutions sum
+  in another order than the plain module's, so for it the float32 spread between the two
+  modules counts as rounding too (its exactness is checked in float64).
 """
 import copy
 
@@ -45,8 +47,12 @@ def run_stage(model, index, x):
     return model.stages[index](x)
 
 
-def assert_matches_reference(model, ref):
-    """Stage 1 end to end, then every stage teacher-forced (see the module docstring)."""
+def assert_matches_reference(model, ref, float32_sibling=None):
+    """Stage 1 end to end, then every stage teacher-forced (see the module docstring).
+
+    ``float32_sibling``: an equivalent module whose float32 difference from ``model`` also
+    measures rounding (the plain module, when ``model`` is its fast path).
+    """
     model64 = copy.deepcopy(model).double()
     for name, outs in ref['outputs'].items():
         x = reference_input(name)
@@ -58,6 +64,9 @@ def assert_matches_reference(model, ref):
                 out = run_stage(model, i, inp)
                 err = relative_error(out, expected)
                 rounding = relative_error(out, run_stage(model64, i, inp.double()))
+                if float32_sibling is not None:
+                    rounding = max(rounding,
+                                   relative_error(out, run_stage(float32_sibling, i, inp)))
                 bound = max(TOL, CONDITIONING_FACTOR * rounding)
                 assert err < bound, (f'{ref["arch"]} {name} stage{i + 1}: error {err:.2e} vs '
                                      f'bound {bound:.2e} (own float32 rounding {rounding:.2e})')
@@ -110,7 +119,7 @@ def test_fused_model_equals_unfused(arch, official_checkpoint):
         with torch.no_grad():
             for a, b in zip(model64(x), fused64(x)):
                 assert relative_error(b, a) < 1e-6  # the spec asks 1e-4
-    assert_matches_reference(fused, ref)
+    assert_matches_reference(fused, ref, float32_sibling=model)
 
 
 def test_with_cp_training_matches_and_backpropagates(official_checkpoint):

@@ -85,6 +85,18 @@ def test_detection_train_resume_test(shapes_root, tmp_path):
     drawn = [f for _, _, files in os.walk(work) for f in files if f.endswith('.png')]
     assert len(drawn) == 4
 
+    # --fuse evaluates the inference fast path: the same detections up to float rounding
+    out = check(run_tool('test.py', DET_CONFIG, osp.join(work, 'epoch_2.pth'), '--work-dir', work,
+                         '--out', osp.join(work, 'fused.pkl'), '--fuse',
+                         *det_options(shapes_root, epochs=2)))
+    assert 'coco/bbox_mAP' in out and 'Testing the inference fast path' in out
+    with open(osp.join(work, 'fused.pkl'), 'rb') as f:
+        fused = pickle.load(f)
+    for plain, fast in zip(preds, fused):
+        a, b = plain['pred_instances']['scores'], fast['pred_instances']['scores']
+        assert len(a) == len(b) > 0
+        assert torch.allclose(a.sort().values, b.sort().values, rtol=1e-3, atol=1e-5)
+
     image = osp.join(shapes_root, 'images', 'val', '000000.png')
     out = osp.join(work, 'demo.png')
     check(run_tool('image_demo.py', image, DET_CONFIG, osp.join(work, 'epoch_2.pth'),

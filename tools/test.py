@@ -23,6 +23,9 @@ def parse_args():
     parser.add_argument('--show-dir',
                         help='directory (under the work dir) to write drawn predictions to')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--fuse', action='store_true',
+        help='evaluate the inference fast path (BN folded, fused attention; mmevit/deploy.py)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -34,6 +37,8 @@ def main():
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     setup_test_outputs(cfg, args)
+    if args.fuse:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='FastPathHook')]
     check_data_files(cfg, TEST_PARTS)
     Runner.from_cfg(cfg).test()
 

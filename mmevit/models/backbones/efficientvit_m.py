@@ -418,7 +418,8 @@ class EfficientViT(StagedBackbone):
 
     @torch.no_grad()
     def switch_to_deploy(self):
-        """Fold every BatchNorm into its conv and cache the attention biases (inference only)."""
+        """The inference fast path of :class:`StagedBackbone` plus attention biases gathered
+        once (inference only)."""
         super().switch_to_deploy()
         for m in self.modules():
             if isinstance(m, CascadedGroupAttention):

@@ -1,0 +1,9 @@
+# RetinaNet + MobileNetV2 (mmdet's), a speed baseline of tools/benchmark.py: the M4 recipe
+# with a standard FPN on the stride-8/16/32 stages and extra convs to stride 128.
+_base_ = '../retinanet_evit_m4_1x.py'
+model = dict(
+    backbone=dict(_delete_=True, type='MobileNetV2', out_indices=(2, 4, 6),
+                  act_cfg=dict(type='ReLU6'),
+                  init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://mmdet/mobilenet_v2')),
+    neck=dict(_delete_=True, type='FPN', in_channels=[32, 96, 320], out_channels=256,
+              start_level=0, add_extra_convs='on_input', num_outs=5))
