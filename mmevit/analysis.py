@@ -70,24 +70,16 @@ def model_complexity(cfg, input_shape: Sequence[int]) -> dict:
         cfg (Config): A project config (its backbone ``init_cfg`` is ignored).
         input_shape (Sequence[int]): ``(N, C, H, W)`` of the input tensor.
     """
-    from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import DefaultScope
     from mmengine.structures import InstanceData
 
-    cfg = copy.deepcopy(cfg)
-    cfg.model.backbone.init_cfg = None
+    from mmevit.apis import build_model
     scope = cfg.default_scope
     if scope == 'mmdet':
-        from mmdet.registry import MODELS
         from mmdet.structures import DetDataSample
-        from mmdet.utils import register_all_modules
     else:
-        from mmseg.registry import MODELS
         from mmseg.structures import SegDataSample as DetDataSample
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope(scope):
-        model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
+    model = build_model(cfg)
     params = count_params(model)
     fuse_conv_bn(model)
     h, w = input_shape[2:]

@@ -1,5 +1,6 @@
-"""Config helpers shared by ``tools/train.py`` and ``tools/test.py`` for both tasks."""
+"""Config helpers shared by the tools, for both tasks."""
 import argparse
+import copy
 import os
 import os.path as osp
 
@@ -108,3 +109,25 @@ def setup_test_outputs(cfg: Config, args) -> None:
         else:
             cfg.test_evaluator['output_dir'] = args.out
             cfg.test_evaluator['keep_results'] = True
+
+
+def build_model(cfg: Config, device: str = 'cpu'):
+    """The config's detector or segmentor in eval mode, random weights (the backbone's
+    ``init_cfg`` is dropped), SyncBN replaced by BN; for analysis, benchmarks and export."""
+    from mmengine.model import revert_sync_batchnorm
+    from mmengine.registry import DefaultScope
+    task_of(cfg)
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone.init_cfg = None
+    if cfg.default_scope == 'mmdet':
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = MODELS.build(cfg.model)
+    model = revert_sync_batchnorm(model).to(device)
+    model.eval()
+    return model

@@ -40,12 +40,14 @@ def median_time(fn: Callable[[], object], warmup: int, reps: int,
     return dict(median_s=statistics.median(times), times_s=times)
 
 
-def interleaved_median_times(fns: Dict[str, Callable[[], object]], warmup: int,
-                             reps: int) -> Dict[str, float]:
+def interleaved_median_times(fns: Dict[str, Callable[[], object]], warmup: int, reps: int,
+                             on_round: Optional[Callable[[int], None]] = None
+                             ) -> Dict[str, float]:
     """Median seconds per call of each function, timed round-robin.
 
     Alternating the candidates spreads slow phases of a shared machine (other tenants,
     frequency changes) over all of them, so their ratios are steadier than back-to-back runs.
+    ``on_round(i)`` is called after each of the ``reps`` rounds (progress display).
     """
     if reps < 1:
         raise ValueError(f'reps must be >= 1, got {reps}')
@@ -53,11 +55,13 @@ def interleaved_median_times(fns: Dict[str, Callable[[], object]], warmup: int,
         for _ in range(warmup):
             fn()
     times: Dict[str, List[float]] = {name: [] for name in fns}
-    for _ in range(reps):
+    for i in range(reps):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+        if on_round is not None:
+            on_round(i + 1)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -150,22 +154,9 @@ def build_backbone(name: str, img_size: Optional[int] = None) -> nn.Module:
 def build_from_config(path: str, device: str = 'cpu') -> nn.Module:
     """A detector or segmentor from a project config, random weights, eval mode."""
     from mmengine.config import Config
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import DefaultScope
-    cfg = Config.fromfile(path)
-    cfg.model.backbone.init_cfg = None
-    if cfg.default_scope == 'mmdet':
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = MODELS.build(cfg.model)
-    model = revert_sync_batchnorm(model).to(device).eval()
-    model.default_scope = cfg.default_scope
-    return model
+
+    from mmevit.apis import build_model
+    return build_model(Config.fromfile(path), device)
 
 
 def detection_batch(height: int, width: int, batch_size: int = 1, device: str = 'cpu',
@@ -192,6 +183,34 @@ def detection_batch(height: int, width: int, batch_size: int = 1, device: str = 
             sample.gt_instances = gt
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+# aten ops by the kind of work they do (self CPU time of torch.profiler)
+OP_KINDS = {
+    'convolution / matmul': ('convolution', 'conv2d', 'bmm', 'mm', 'addmm', 'linear', 'matmul'),
+    'batch norm': ('batch_norm', ),
+    'element-wise': ('clamp', 'relu', 'add', 'mul', 'div', 'sub', 'sigmoid', 'hardswish',
+                     'softmax', 'pow', 'mean', 'sum', 'where'),
+    'reshape / copy / pad': ('copy_', 'cat', 'clone', 'contiguous', 'pad', 'permute',
+                             'reshape', 'view', 'slice', 'index', 'split', 'chunk'),
+}
+
+
+def profile_by_kind(fn: Callable[[], object]) -> Dict[str, float]:
+    """Share of one call's CPU time per kind of op (:data:`OP_KINDS`, the rest as 'other')."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    totals: Dict[str, float] = {kind: 0. for kind in list(OP_KINDS) + ['other']}
+    for event in prof.key_averages():
+        if not event.key.startswith('aten::'):
+            continue
+        name = event.key[len('aten::'):]
+        kind = next((k for k, words in OP_KINDS.items() if any(w in name for w in words)),
+                    'other')
+        totals[kind] += event.self_cpu_time_total
+    whole = sum(totals.values()) or 1.
+    return {kind: t / whole for kind, t in totals.items()}
 
 
 def max_relative_error(outputs: List[torch.Tensor], expected: List[torch.Tensor]) -> float:

@@ -150,3 +150,18 @@ def test_benchmark_tool_writes_ratios(tmp_path):
     assert all(r['plain_ms'] > 0 and r['fast_ms'] > 0 for r in rows.values())
     assert rows['m0']['compiled_ms'] > 0 and rows['m0']['onnx_ms'] > 0
     assert 'onnx_ms' not in rows['b0'] and 'compiled_ms' not in rows['b0']
+
+
+def test_benchmark_cpu_protocol_rows_and_plot(tmp_path):
+    out, plot = str(tmp_path / 'bench.json'), str(tmp_path / 'speed.png')
+    text = check(run_tool('benchmark.py', '--settings', 'cpu224', '--archs', 'm0', '--reps', '1',
+                          '--out', out, '--plot', plot))
+    assert '| mobilenetv2 | 2.22 |' in text and '1.00x' in text and 'round 1/1' in text
+    with open(out) as f:
+        rows = {r['model']: r for r in json.load(f)['results']}
+    assert set(rows) == {'mobilenetv2', 'resnet50', 'm0'}
+    assert rows['m0']['params'] == sum(
+        p.numel() for p in bm.build_backbone('m0', img_size=224).parameters())
+    assert rows['mobilenetv2']['paper_img_per_s'] == 32.5
+    assert all(r['img_per_s'] > 0 and r['macs'] > 0 for r in rows.values())
+    assert osp.getsize(plot) > 10_000

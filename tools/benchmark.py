@@ -1,6 +1,6 @@
 """Speed of the EfficientViT backbones and models against baselines measured in the same run.
 
-    python tools/benchmark.py                       # every CPU setting (about 8 min, 2 cores)
+    python tools/benchmark.py                       # every CPU setting (8.5 min on 2 cores)
     python tools/benchmark.py --settings fastpath   # one setting
     python tools/benchmark.py --settings gpu --device cuda
 
@@ -10,14 +10,17 @@ Settings (each row carries a ratio against the baseline named in its table):
   (fast path) against mmdet's MobileNetV2 and ResNet-50 (BN folded too);
 * ``detection`` RetinaNet and Mask R-CNN with M4, ResNet-50 and MobileNetV2 backbones, one
   800x1333 image, two threads, ``test_step`` latency (pre-processing to boxes/masks);
-* ``fastpath`` each backbone at 800x1344 on two threads, plain module against its fast path
-  (same weights) and against onnxruntime on the exported fast path; max relative error;
+* ``fastpath`` backbones at 800x1344 on two threads, the plain module against its fast path
+  (same weights), the compiled fast path and onnxruntime on the exported fast path; max
+  relative errors; for some, the CPU time split by kind of op (torch.profiler);
 * ``training`` one RetinaNet-M4 training iteration (2 images of 800x1333, AdamW) with and
   without ``with_cp``: time and the rise of peak memory;
 * ``gpu``      the paper's GPU protocol (224x224, largest power-of-two batch, fp16 autocast)
   and detector latency at 1333x800; needs ``--device cuda``.
 
-Timings are medians of ``--reps`` runs after ``--warmup`` runs. The tables are printed as
+Candidates of a setting are timed round-robin, one call of each in turn (a shared machine's
+slow phases then hit all of them), and medians of ``--reps`` rounds (``--det-reps`` for
+detectors, ``--train-reps`` for training) after warm-up are reported. The tables are printed as
 markdown, and everything goes to ``--out`` (JSON) with the machine's description; ``--plot``
 draws backbone speed against params and MACs from the ``cpu224`` rows.
 """
@@ -71,10 +74,14 @@ def parse_args():
     parser.add_argument('--compile-archs', nargs='*', default=['m4', 'b1'],
                         choices=bm.M_ARCHS + bm.B_ARCHS,
                         help='backbones also timed after torch.compile (fastpath; ~1 min each)')
-    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--profile-archs', nargs='*', default=['m4', 'b1'],
+                        choices=bm.M_ARCHS + bm.B_ARCHS,
+                        help='backbones whose plain and fast CPU time is split by kind of op')
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='warm-up rounds of the fastpath setting (cpu224 and detection: 1)')
     parser.add_argument('--reps', type=int, default=5)
     parser.add_argument('--det-reps', type=int, default=3, help='timed runs of each detector')
-    parser.add_argument('--train-reps', type=int, default=2,
+    parser.add_argument('--train-reps', type=int, default=1,
                         help='timed training iterations (after one warm-up iteration)')
     parser.add_argument('--out', default='work_dirs/benchmark/benchmark.json')
     parser.add_argument('--plot', default='work_dirs/benchmark/backbone_speed.png',
@@ -110,53 +117,77 @@ def machine() -> Dict[str, object]:
     return info
 
 
-def cpu224_jobs(args) -> List[Callable]:
+def round_robin_job(label: str, candidates: Dict[str, Callable], threads: int, warmup: int,
+                    reps: int, finish: Callable[[Dict[str, float]], str]) -> tuple:
+    """A job timing every registered candidate round-robin, then ``finish(medians)``."""
+    def run():
+        def on_round(i):
+            print(f'    round {i}/{reps}', file=sys.stderr, flush=True)
+        with bm.torch_threads(threads), torch.inference_mode():
+            medians = bm.interleaved_median_times(candidates, warmup, reps, on_round)
+        return finish(medians)
+    return label, run
+
+
+def cpu224_jobs(args, results) -> List[tuple]:
     """The paper's CPU protocol; ratio: img/s over MobileNetV2's."""
     names = ['mobilenetv2', 'resnet50'] + list(args.archs)
+    candidates, rows = {}, {}
+    x = torch.randn(16, 3, 224, 224)
 
-    def job(name):
-        def run(results):
+    def build(name):
+        def run():
             model = bm.randomize_batchnorm(bm.build_backbone(name, img_size=224))
-            params = count_params(model)
-            macs = count_macs(model, (1, 3, 224, 224))
-            model = deployed_copy(model)
-            x = torch.randn(16, 3, 224, 224)
-            with bm.torch_threads(1), torch.inference_mode():
-                t = bm.median_time(lambda: model(x), args.warmup, args.reps)
-            results.append(dict(setting='cpu224', model=name, params=params, macs=macs,
-                                img_per_s=16 / t['median_s'], times_s=t['times_s'],
-                                paper_img_per_s=PAPER_CPU.get(name)))
-            return f'cpu224: {name} {16 / t["median_s"]:.1f} img/s'
-        return run
-    return [(f'cpu224 {n}', job(n)) for n in names]
+            rows[name] = dict(setting='cpu224', model=name, params=count_params(model),
+                              macs=count_macs(model, (1, 3, 224, 224)),
+                              paper_img_per_s=PAPER_CPU.get(name))
+            fast = deployed_copy(model)
+            candidates[name] = lambda: fast(x)
+            return f'{rows[name]["params"] / 1e6:.2f} M params'
+        return f'cpu224: build {name}', run
+
+    def finish(medians):
+        for name in names:
+            results.append(dict(rows[name], img_per_s=16 / medians[name]))
+        return ', '.join(f'{n} {16 / medians[n]:.0f}' for n in names) + ' img/s'
+    return [build(n) for n in names] + [round_robin_job(
+        'cpu224: timing (1 thread, round-robin)', candidates, 1, 1, args.reps, finish)]
 
 
-def detection_jobs(args) -> List[Callable]:
+def detection_jobs(args, results) -> List[tuple]:
     """Detector latency at 800x1333, batch 1, two threads; ratio: over the R50 detector."""
+    candidates, rows = {}, {}
+    data = bm.detection_batch(800, 1333)
     jobs = []
     for detector, configs in DETECTORS.items():
         for backbone, config in configs.items():
             forms = ('plain', 'fast path') if backbone == 'm4' else ('fast path', )
             for form in forms:
-                def run(results, detector=detector, backbone=backbone, config=config, form=form):
+                key = f'{detector}-{backbone} ({form})'
+
+                def run(key=key, config=config, form=form, row=dict(
+                        setting='detection', detector=detector, backbone=backbone, form=form,
+                        config=config)):
                     model = bm.build_from_config(osp.join(REPO_ROOT, config))
                     if form == 'fast path':
                         model = deployed_copy(model)
-                    data = bm.detection_batch(800, 1333)
-                    with bm.torch_threads(2), torch.inference_mode():
-                        t = bm.median_time(lambda: model.test_step(data), 1, args.det_reps)
-                    results.append(dict(setting='detection', detector=detector,
-                                        backbone=backbone, form=form, config=config,
-                                        latency_ms=1e3 * t['median_s'], times_s=t['times_s']))
-                    return f'detection: {detector}-{backbone} ({form}) {1e3 * t["median_s"]:.0f} ms'
-                jobs.append((f'detection {detector}-{backbone} ({form})', run))
-    return jobs
+                    candidates[key] = lambda: model.test_step(data)
+                    rows[key] = row
+                    return 'built'
+                jobs.append((f'detection: build {key}', run))
+
+    def finish(medians):
+        for key, row in rows.items():
+            results.append(dict(row, latency_ms=1e3 * medians[key]))
+        return ', '.join(f'{k} {1e3 * v:.0f} ms' for k, v in medians.items())
+    return jobs + [round_robin_job('detection: timing (2 threads, round-robin)', candidates, 2,
+                                   1, args.det_reps, finish)]
 
 
-def fastpath_jobs(args) -> List[Callable]:
+def fastpath_jobs(args, results) -> List[tuple]:
     """Plain module vs fast path (eager, compiled, onnxruntime) at 800x1344, two threads."""
     def job(name):
-        def run(results):
+        def run():
             plain = bm.randomize_batchnorm(bm.build_backbone(name))
             fast = deployed_copy(plain)
             x = torch.randn(1, 3, 800, 1344, generator=torch.Generator().manual_seed(0))
@@ -165,6 +196,8 @@ def fastpath_jobs(args) -> List[Callable]:
             with bm.torch_threads(2), torch.inference_mode():
                 expected = flatten(plain(x))
                 row['max_rel_error'] = bm.max_relative_error(flatten(fast(x)), expected)
+                if name in args.profile_archs:
+                    row['profile'] = {k: bm.profile_by_kind(fns[k]) for k in ('plain', 'fast')}
                 if name in args.compile_archs:
                     fast_compiled = compiled(fast)
                     start = time.perf_counter()
@@ -191,10 +224,10 @@ def fastpath_jobs(args) -> List[Callable]:
     return [(f'fastpath {n}', job(n)) for n in args.fastpath_archs]
 
 
-def training_jobs(args) -> List[Callable]:
+def training_jobs(args, results) -> List[tuple]:
     """One RetinaNet-M4 training iteration with and without with_cp; ratio: over without."""
     def job(with_cp):
-        def run(results):
+        def run():
             from mmengine.optim import build_optim_wrapper
             config = osp.join(REPO_ROOT, DETECTORS['RetinaNet']['m4'])
             model = bm.build_from_config(config, args.device).train()
@@ -219,10 +252,10 @@ def training_jobs(args) -> List[Callable]:
     return [(f'training with_cp={cp}', job(cp)) for cp in (False, True)]
 
 
-def gpu_jobs(args) -> List[Callable]:
+def gpu_jobs(args, results) -> List[tuple]:
     """The paper's GPU protocol for M0..M5 and detector latency; needs --device cuda."""
     def throughput(name):
-        def run(results):
+        def run():
             model = deployed_copy(bm.build_backbone(name, img_size=224)).to(args.device)
             batch = 4096
             while True:  # the largest power of two that fits
@@ -245,7 +278,7 @@ def gpu_jobs(args) -> List[Callable]:
         return run
 
     def latency(detector, backbone, config):
-        def run(results):
+        def run():
             model = deployed_copy(bm.build_from_config(osp.join(REPO_ROOT, config),
                                                        args.device))
             data = bm.detection_batch(800, 1333, device=args.device)
@@ -302,6 +335,18 @@ def print_tables(results: List[dict]) -> None:
                                          'onnx_max_rel_error')]
             cells.append(' / '.join(f'{e:.0e}' if e is not None else '-' for e in errors))
             print('| ' + ' | '.join(cells) + ' |')
+    profiled = [r for r in by['fastpath'] if 'profile' in r]
+    if profiled:
+        kinds = list(profiled[0]['profile']['plain'])
+        print('\n### where the time goes: share of CPU time by kind of op (torch.profiler, one '
+              'call, fastpath input)\n')
+        print('| backbone | form | ' + ' | '.join(kinds) + ' |')
+        print('|---|---|' + '---|' * len(kinds))
+        for r in profiled:
+            for form in ('plain', 'fast'):
+                shares = r['profile'][form]
+                print(f'| {r["model"]} | {form} | '
+                      + ' | '.join(f'{100 * shares[k]:.0f}%' for k in kinds) + ' |')
     if by['training']:
         base = next((r for r in by['training'] if not r['with_cp']), None)
         print('\n### training: one RetinaNet-M4 iteration, 2 images of 800x1333, 2 threads '
@@ -364,11 +409,11 @@ def main():
         raise SystemExit('The gpu setting needs --device cuda and a visible CUDA device')
     builders = dict(cpu224=cpu224_jobs, detection=detection_jobs, fastpath=fastpath_jobs,
                     training=training_jobs, gpu=gpu_jobs)
-    jobs = [job for s in settings for job in builders[s](args)]
-    progress = Progress(len(jobs))
     results: List[dict] = []
+    jobs = [job for s in settings for job in builders[s](args, results)]
+    progress = Progress(len(jobs))
     for label, job in jobs:
-        progress.run(label, lambda: job(results))
+        progress.run(label, job)
     print_tables(results)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out, 'w') as f:

@@ -20,6 +20,7 @@ import torch
 
 sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
 import mmevit  # noqa: E402,F401
+from mmevit.apis import build_model  # noqa: E402
 from mmevit.deploy import (NetworkWithoutNMS, deployed_copy, export_onnx,  # noqa: E402
                            onnx_max_relative_error, onnx_session)
 
@@ -53,24 +54,13 @@ def build_backbone(arch, checkpoint):
 
 def build_network(config, checkpoint):
     from mmengine.config import Config
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import DefaultScope
     from mmengine.runner import load_checkpoint
     cfg = Config.fromfile(config)
-    cfg.model.backbone.init_cfg = None
-    if cfg.default_scope == 'mmdet':
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model = build_model(cfg)
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     shape = tuple(cfg.model.data_preprocessor.size) if cfg.default_scope == 'mmseg' else None
-    return NetworkWithoutNMS(model.eval()), shape
+    return NetworkWithoutNMS(model), shape
 
 
 def main():
