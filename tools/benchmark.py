@@ -14,7 +14,7 @@ Settings (each row carries a ratio against the baseline named in its table):
   (same weights), the compiled fast path and onnxruntime on the exported fast path; max
   relative errors; for some, the CPU time split by kind of op (torch.profiler);
 * ``training`` one RetinaNet-M4 training iteration (2 images of 800x1333, AdamW) with and
-  without ``with_cp``: time and the rise of peak memory;
+  without ``with_cp``, each in a fresh process: time and the rise of peak memory;
 * ``gpu``      the paper's GPU protocol (224x224, largest power-of-two batch, fp16 autocast)
   and detector latency at 1333x800; needs ``--device cuda``.
 
@@ -225,29 +225,17 @@ def fastpath_jobs(args, results) -> List[tuple]:
 
 
 def training_jobs(args, results) -> List[tuple]:
-    """One RetinaNet-M4 training iteration with and without with_cp; ratio: over without."""
+    """One RetinaNet-M4 training iteration with and without with_cp, each in a fresh process
+    (comparable peak memory); ratio: over without."""
+    config = osp.join(REPO_ROOT, DETECTORS['RetinaNet']['m4'])
+
     def job(with_cp):
         def run():
-            from mmengine.optim import build_optim_wrapper
-            config = osp.join(REPO_ROOT, DETECTORS['RetinaNet']['m4'])
-            model = bm.build_from_config(config, args.device).train()
-            model.backbone.with_cp = with_cp
-            for stage in model.backbone.stages:
-                stage.with_cp = with_cp
-            optim = build_optim_wrapper(model, dict(
-                optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05)))
-            data = bm.detection_batch(800, 1333, batch_size=2, device=args.device,
-                                      with_targets=True)
-            with bm.torch_threads(2):
-                step = lambda: model.train_step(data, optim)  # noqa: E731
-                step()  # warm-up; also allocates the optimizer state
-                timing = {}
-                peak = bm.peak_memory_during(
-                    lambda: timing.update(bm.median_time(step, 0, args.train_reps, args.device)),
-                    args.device)
-            results.append(dict(setting='training', with_cp=with_cp, iter_s=timing['median_s'],
-                                times_s=timing['times_s'], peak_memory_mib=peak / 2 ** 20))
-            return f'training: with_cp={with_cp} {timing["median_s"]:.2f} s/iter'
+            row = bm.in_fresh_process(bm.training_iteration, config, with_cp, args.train_reps,
+                                      args.device)
+            results.append(dict(row, setting='training', with_cp=with_cp))
+            return (f'training: with_cp={with_cp} {row["iter_s"]:.2f} s/iter, peak memory '
+                    f'+{row["peak_memory_mib"]:.0f} MiB')
         return run
     return [(f'training with_cp={cp}', job(cp)) for cp in (False, True)]
 
