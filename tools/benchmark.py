@@ -1,6 +1,6 @@
 """Speed of the EfficientViT backbones and models against baselines measured in the same run.
 
-    python tools/benchmark.py                       # every CPU setting (8.5 min on 2 cores)
+    python tools/benchmark.py                       # every CPU setting (about 9 min on 2 cores)
     python tools/benchmark.py --settings fastpath   # one setting
     python tools/benchmark.py --settings gpu --device cuda
 
