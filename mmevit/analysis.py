@@ -1,13 +1,12 @@
 """Parameter and MAC counts, measured the way the papers report them."""
-import copy
 import math
 from typing import Sequence
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import fuse_conv_bn
 from mmengine.analysis import FlopAnalyzer
 
+from mmevit.deploy import deployed_copy, fast_path
 from mmevit.models.backbones.efficientvit_m import EfficientViT
 
 
@@ -21,10 +20,7 @@ def count_macs(model: nn.Module, input_shape: Sequence[int] = (1, 3, 224, 224)) 
     Convolutions and matrix products are counted (fvcore's rules, as mmengine implements
     them); BatchNorm is folded into the convs first, as in the papers' counts.
     """
-    # Only BN folding: the fast path's fused attention kernel is not an op the analyzer counts.
-    model = copy.deepcopy(model)
-    model.eval()  # not chained: some mmdet backbones' train() returns None
-    fuse_conv_bn(model)
+    model = deployed_copy(model)
     analyzer = FlopAnalyzer(model, torch.randn(*input_shape))
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
@@ -81,7 +77,7 @@ def model_complexity(cfg, input_shape: Sequence[int]) -> dict:
         from mmseg.structures import SegDataSample as DetDataSample
     model = build_model(cfg)
     params = count_params(model)
-    fuse_conv_bn(model)
+    fast_path(model)
     h, w = input_shape[2:]
     sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
                                          batch_input_shape=(h, w), scale_factor=(1., 1.)))

@@ -121,11 +121,13 @@ def training_iteration(config: str, with_cp: bool, reps: int, device: str = 'cpu
                        threads: int = 2) -> Dict[str, object]:
     """Time and peak-memory rise of ``reps`` training iterations (AdamW) of a detector config
     on 2 random 800x1333 images with one box each, after one warm-up iteration."""
+    from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
-    model = build_from_config(config, device).train()
-    model.backbone.with_cp = with_cp
-    for stage in model.backbone.stages:
-        stage.with_cp = with_cp
+
+    from mmevit.apis import build_model
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.with_cp = with_cp
+    model = build_model(cfg, device).train()
     optim = build_optim_wrapper(model, dict(
         optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05)))
     data = detection_batch(800, 1333, batch_size=2, device=device, with_targets=True)
@@ -197,6 +199,7 @@ def detection_batch(height: int, width: int, batch_size: int = 1, device: str = 
                     with_targets: bool = False, seed: int = 0) -> dict:
     """A ``test_step``/``train_step`` input of random uint8 images (and one box each)."""
     from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
     from mmengine.structures import InstanceData
     g = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
@@ -212,7 +215,6 @@ def detection_batch(height: int, width: int, batch_size: int = 1, device: str = 
             gt.labels = torch.tensor([0], device=device)
             mask = torch.zeros(1, height, width, dtype=torch.bool)
             mask[:, int(0.2 * height):int(0.7 * height), int(0.2 * width):int(0.6 * width)] = 1
-            from mmdet.structures.mask import BitmapMasks
             gt.masks = BitmapMasks(mask.numpy(), height, width)
             sample.gt_instances = gt
         samples.append(sample)
@@ -246,8 +248,3 @@ def profile_by_kind(fn: Callable[[], object]) -> Dict[str, float]:
     whole = sum(totals.values()) or 1.
     return {kind: t / whole for kind, t in totals.items()}
 
-
-def max_relative_error(outputs: List[torch.Tensor], expected: List[torch.Tensor]) -> float:
-    """Largest ``max|a - b| / max|b|`` over paired tensors."""
-    return max(float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12))
-               for a, b in zip(outputs, expected))

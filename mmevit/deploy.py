@@ -4,7 +4,6 @@ import os
 import os.path as osp
 from typing import List, Sequence, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.cnn import fuse_conv_bn
@@ -21,9 +20,9 @@ def fast_path(model: nn.Module) -> nn.Module:
     """Turn a backbone, detector or segmentor into its inference form, in place.
 
     Modules with a ``switch_to_deploy`` (the EfficientViT backbones, wherever they sit) switch
-    to their deploy form (BN folded, residual depthwise convs merged, biases gathered once,
-    fused attention); every other conv followed by BatchNorm (necks, heads, baseline
-    backbones) is folded too. Outputs stay equal up to float rounding.
+    to their deploy form (BN folded, channels-last, M-series attention biases gathered once);
+    every other conv followed by BatchNorm (necks, heads, baseline backbones) is folded too.
+    Outputs stay equal up to float rounding.
     """
     model.eval()
     candidates = [(n, m) for n, m in model.named_modules() if hasattr(m, 'switch_to_deploy')]
@@ -118,20 +117,24 @@ def onnx_session(path: str, num_threads: int = 0):
     return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
 
 
+def max_relative_error(outputs: List[torch.Tensor], expected: List[torch.Tensor]) -> float:
+    """Largest ``max|a - b| / max|b|`` over paired tensors."""
+    return max(float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp_min(1e-12))
+               for a, b in zip(outputs, expected))
+
+
 def onnx_max_relative_error(session, module: nn.Module, example: torch.Tensor) -> float:
-    """Largest ``max|onnx - torch| / max|torch|`` over the outputs of one input."""
+    """:func:`max_relative_error` of the ONNX outputs against PyTorch's, for one input."""
     with torch.no_grad():
         expected = flatten(module(example))
-    outputs = session.run(None, {'input': example.numpy()})
+    outputs = [torch.from_numpy(o) for o in session.run(None, {'input': example.numpy()})]
     if len(outputs) != len(expected):
         raise RuntimeError(f'ONNX model returns {len(outputs)} outputs, PyTorch {len(expected)}')
-    errors = []
     for got, want in zip(outputs, expected):
-        want = want.numpy()
         if got.shape != want.shape:
-            raise RuntimeError(f'ONNX output shape {got.shape} != PyTorch {want.shape}')
-        errors.append(float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-12)))
-    return max(errors)
+            raise RuntimeError(f'ONNX output shape {tuple(got.shape)} != PyTorch '
+                               f'{tuple(want.shape)}')
+    return max_relative_error(outputs, expected)
 
 
 def deployed_copy(model: nn.Module) -> nn.Module:

@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from conftest import REPO_ROOT
 from mmevit import benchmark as bm
 from mmevit.deploy import (NetworkWithoutNMS, deployed_copy, export_onnx, flatten,
-                           onnx_max_relative_error, onnx_session)
+                           max_relative_error, onnx_max_relative_error, onnx_session)
 from mmevit.models.backbones.efficientvit_m import CascadedGroupAttention
 from test_tools import check, run_tool
 
@@ -40,7 +40,7 @@ def test_fast_path_equals_plain(arch):
         assert len(got) == len(expected)
         for a, b in zip(got, expected):
             assert a.shape == b.shape and a.is_contiguous()  # the usual layout for necks
-            assert bm.max_relative_error([a], [b]) < 1e-4
+            assert max_relative_error([a], [b]) < 1e-4
 
 
 def test_fast_path_leaves_plain_model_and_is_idempotent_on_detectors():
@@ -52,7 +52,7 @@ def test_fast_path_leaves_plain_model_and_is_idempotent_on_detectors():
     assert not any(isinstance(m, _BatchNorm) for m in fast.modules())
     x = image(128, 160)
     with torch.no_grad():
-        err = bm.max_relative_error(flatten(NetworkWithoutNMS(fast)(x)),
+        err = max_relative_error(flatten(NetworkWithoutNMS(fast)(x)),
                                     flatten(NetworkWithoutNMS(model)(x)))
     assert err < 1e-4
 

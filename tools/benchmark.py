@@ -41,7 +41,7 @@ import mmevit  # noqa: E402,F401
 from mmevit import benchmark as bm  # noqa: E402
 from mmevit.analysis import count_macs, count_params  # noqa: E402
 from mmevit.deploy import (compiled, deployed_copy, export_onnx, flatten,  # noqa: E402
-                           onnx_max_relative_error, onnx_session)
+                           max_relative_error, onnx_max_relative_error, onnx_session)
 
 REPO_ROOT = osp.join(osp.dirname(__file__), '..')
 SETTINGS = ('cpu224', 'detection', 'fastpath', 'training', 'gpu')
@@ -195,7 +195,7 @@ def fastpath_jobs(args, results) -> List[tuple]:
             fns = {'plain': lambda: plain(x), 'fast': lambda: fast(x)}
             with bm.torch_threads(2), torch.inference_mode():
                 expected = flatten(plain(x))
-                row['max_rel_error'] = bm.max_relative_error(flatten(fast(x)), expected)
+                row['max_rel_error'] = max_relative_error(flatten(fast(x)), expected)
                 if name in args.profile_archs:
                     row['profile'] = {k: bm.profile_by_kind(fns[k]) for k in ('plain', 'fast')}
                 if name in args.compile_archs:
@@ -203,7 +203,7 @@ def fastpath_jobs(args, results) -> List[tuple]:
                     start = time.perf_counter()
                     got = flatten(fast_compiled(x))
                     row['compile_s'] = time.perf_counter() - start
-                    row['compiled_max_rel_error'] = bm.max_relative_error(got, expected)
+                    row['compiled_max_rel_error'] = max_relative_error(got, expected)
                     fns['compiled'] = lambda: fast_compiled(x)
             with tempfile.TemporaryDirectory() as tmp:
                 if name in args.onnx_archs:

@@ -56,7 +56,7 @@ def main():
         c = efficientvit_m_imagenet_complexity(arch, args.img_size)
         paper_params, paper_macs = PAPER[arch]
         print(f'{arch:<6}{c["params"] / 1e6:>12.2f}{paper_params:>8.2f}'
-              f'{c["macs"] / 1e9 * 1e3:>12.1f}{paper_macs:>8}')
+              f'{c["macs"] / 1e6:>12.1f}{paper_macs:>8}')
 
 
 if __name__ == '__main__':

@@ -25,7 +25,8 @@ def parse_args():
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
         '--fuse', action='store_true',
-        help='evaluate the inference fast path (BN folded, fused attention; mmevit/deploy.py)')
+        help='evaluate the inference fast path (BN folded, channels-last backbone; '
+        'mmevit/deploy.py)')
     add_common_args(parser)
     return parser.parse_args()
 

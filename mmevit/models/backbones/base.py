@@ -124,8 +124,8 @@ class StagedBackbone(BaseModule):
     @torch.no_grad()
     def switch_to_deploy(self):
         """The inference fast path: every BatchNorm folded into the conv before it, weights and
-        activations channels-last (oneDNN's convolutions then skip their layout reorders;
-        measured in the README's Speed section). Outputs stay in the usual layout."""
+        activations channels-last (the layout oneDNN's CPU convolutions prefer; measured in
+        the README's Speed section). Outputs stay in the usual layout."""
         self.eval()
         fuse_conv_bn(self)
         self.to(memory_format=torch.channels_last)
