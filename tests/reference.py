@@ -25,7 +25,8 @@ def _bias_index(num_offsets):
                          for a in points for b in points]).view(len(points), len(points))
 
 
-def deterministic_tensor(key, shape):
+def deterministic_tensor(key, shape, norm_weight_scale=1.0):
+    """The tensor the reference data holds for ``key`` (rules tried in order)."""
     g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
     if key.endswith('num_batches_tracked'):
         return torch.zeros((), dtype=torch.long)
@@ -39,14 +40,16 @@ def deterministic_tensor(key, shape):
         return torch.randn(shape, generator=g) * 0.5
     if key.endswith('.bias'):
         return torch.randn(shape, generator=g) * 0.1
-    if len(shape) == 1:
-        return 1 + torch.randn(shape, generator=g) * 0.1
+    if len(shape) == 1:  # norm weights
+        return norm_weight_scale * (1 + torch.randn(shape, generator=g) * 0.1)
     return torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
 
 
 def deterministic_checkpoint(reference):
     """The official-format state dict the reference outputs were computed with."""
-    return {key: deterministic_tensor(key, shape) for key, shape, _ in reference['checkpoint_keys']}
+    scale = reference.get('norm_weight_scale', 1.0)
+    return {key: deterministic_tensor(key, shape, scale)
+            for key, shape, _ in reference['checkpoint_keys']}
 
 
 def reference_input(name):
