@@ -31,7 +31,7 @@ test: venv
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 benchmark: venv
-	$(PY) tools/benchmark.py
+	$(PY) tools/analysis_tools/benchmark.py
 
 clean:
 	rm -rf $(VENV) work_dirs

@@ -10,7 +10,7 @@ model = dict(
     data_preprocessor=dict(type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53],
                            std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_size_divisor=32),
     backbone=dict(
-        type='EfficientViT',
+        type='EfficientViTM',
         arch='m4',
         init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m4.pth')),
     neck=dict(type='EfficientViTFPN', in_channels=[128, 256, 384], out_channels=256,

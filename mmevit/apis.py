@@ -1,4 +1,8 @@
-"""Config helpers shared by the tools, for both tasks."""
+"""Config helpers shared by the tools, for both tasks.
+
+The task of a config is named by :func:`task_of` ('detection' or 'segmentation', from its
+``default_scope``); everything that differs between the tasks branches on that name.
+"""
 import argparse
 import copy
 import os
@@ -25,14 +29,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config`` and apply the common arguments (work dir, overrides, launcher)."""
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     task_of(cfg)  # fail early on a config of neither task
-    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
-        _init_cpu_distributed(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
@@ -40,14 +41,18 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def _init_cpu_distributed(cfg: Config) -> None:
-    """Multi-process training on CPUs (torchrun, gloo).
+def setup_launcher(cfg: Config, args: argparse.Namespace) -> None:
+    """Prepare the process for ``cfg.launcher`` before the Runner is built.
 
-    mmengine 0.10.7's ``pytorch`` launcher calls ``torch.cuda.set_device`` and wraps the model
-    with ``device_ids=[LOCAL_RANK]``, both of which fail without GPUs. Initialising the
-    process group first makes the Runner skip its own initialisation, and DDP gets no
-    device ids, as CPU modules require.
+    ``torch.distributed.launch`` passes ``--local-rank`` where torchrun sets ``LOCAL_RANK``,
+    which mmengine reads. On machines without GPUs, mmengine 0.10.7's ``pytorch`` launcher
+    calls ``torch.cuda.set_device`` and wraps the model with ``device_ids=[LOCAL_RANK]``, both
+    of which fail; initialising a gloo process group first makes the Runner skip its own
+    initialisation, and DDP gets no device ids, as CPU modules require.
     """
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
     import torch.distributed as dist
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
@@ -112,19 +117,19 @@ def setup_test_outputs(cfg: Config, args) -> None:
 
 
 def build_model(cfg: Config, device: str = 'cpu'):
-    """The config's detector or segmentor in eval mode, random weights (the backbone's
-    ``init_cfg`` is dropped), SyncBN replaced by BN; for analysis, benchmarks and export."""
+    """The config's detector or segmentor in eval mode with random weights (the backbone's
+    ``init_cfg`` is dropped) and SyncBN replaced by BN: for analysis, benchmarks, export,
+    checkpoint conversion and tests."""
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import DefaultScope
-    task_of(cfg)
-    cfg = copy.deepcopy(cfg)
-    cfg.model.backbone.init_cfg = None
-    if cfg.default_scope == 'mmdet':
+    if task_of(cfg) == 'detection':
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
     else:
         from mmseg.registry import MODELS
         from mmseg.utils import register_all_modules
+    cfg = copy.deepcopy(cfg)
+    cfg.model.backbone.init_cfg = None
     register_all_modules(init_default_scope=False)
     with DefaultScope.overwrite_default_scope(cfg.default_scope):
         model = MODELS.build(cfg.model)

@@ -1,24 +1,26 @@
-"""The one place where mmevit's classes enter the OpenMMLab registries.
+"""The one place where mmevit's models enter the OpenMMLab model registries.
 
 mmdet and mmseg keep separate ``MODELS`` registries (scopes ``mmdet`` and ``mmseg``); a config
-resolves ``type='EfficientViT'`` in the scope named by its ``default_scope``. Registering every
-model in both lets the same backbone serve detection and segmentation configs. Optimizer
-wrappers and hooks go into mmengine's root registries, which both scopes fall back to.
+resolves ``type='EfficientViTM'`` in the scope its ``default_scope`` names. Registering every
+model in both lets the same backbone serve detection and segmentation configs. This module
+imports nothing from mmevit; Runner pieces (hooks, optimizer wrappers) register themselves in
+mmengine's root registries where they are defined (:mod:`mmevit.engine`).
 """
-from mmdet.registry import MODELS as DET_MODELS
-from mmengine.registry import HOOKS, OPTIM_WRAPPERS
-from mmseg.registry import MODELS as SEG_MODELS
+from typing import Sequence
 
-from mmevit.engine import BF16AutocastOptimWrapper, FastPathHook
+from mmdet.registry import MODELS as DET_MODELS
+from mmseg.registry import MODELS as SEG_MODELS
 
 MODEL_REGISTRIES = (DET_MODELS, SEG_MODELS)
 
-OPTIM_WRAPPERS.register_module(module=BF16AutocastOptimWrapper)
-HOOKS.register_module(module=FastPathHook)
 
-
-def register_model(cls):
-    """Class decorator: register ``cls`` under its own name in mmdet's and mmseg's MODELS."""
-    for registry in MODEL_REGISTRIES:
-        registry.register_module(module=cls)
-    return cls
+def register_model(cls=None, *, aliases: Sequence[str] = ()):
+    """Class decorator: register ``cls`` in mmdet's and mmseg's MODELS under its own name and
+    any ``aliases`` (older names that existing configs use)."""
+    def register(cls):
+        for registry in MODEL_REGISTRIES:
+            registry.register_module(module=cls)
+            for alias in aliases:
+                registry.register_module(name=alias, module=cls)
+        return cls
+    return register(cls) if cls is not None else register

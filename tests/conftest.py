@@ -1,14 +1,111 @@
+"""Shared fixtures and helpers: the golden data of ``tests/data/``, the generated shapes data
+set, and running the tools as a user would.
+
+``tests/data/efficientvit_*.pt`` hold outputs of the authors' implementations (microsoft/Cream,
+mit-han-lab/efficientvit) on deterministic weights: each lists the keys and shapes of an
+official checkpoint, and :func:`deterministic_checkpoint` rebuilds those weights by the rule the
+data was made with.
+"""
+import itertools
+import json
+import math
+import os
 import os.path as osp
+import subprocess
 import sys
+import zlib
 
 import pytest
 import torch
+from mmengine.config import Config
 
-sys.path.insert(0, osp.dirname(__file__))
-import mmevit  # noqa: E402,F401  (registers models; installs the safe checkpoint loader)
-from reference import deterministic_checkpoint, load_reference  # noqa: E402
+import mmevit  # noqa: F401  (registers models; installs the safe checkpoint loader)
+from mmevit.apis import build_model
+from mmevit.datasets import generate_shapes_dataset
+from mmevit.models import backbone_class
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DATA_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
+DET_CONFIG = osp.join(REPO_ROOT, 'configs/demo/retinanet_evit_m4_shapes.py')
+SEG_CONFIG = osp.join(REPO_ROOT, 'configs/demo/fpn_evit_m4_shapes_seg.py')
+SEG_B1_CONFIG = osp.join(REPO_ROOT, 'configs/demo/efficientvit_seg_b1_shapes.py')
+
+# ---------------------------------------------------------------- golden data
+
+
+def load_reference(name):
+    return torch.load(osp.join(DATA_DIR, f'{name}.pt'), weights_only=True)
+
+
+def _bias_index(num_offsets):
+    side = math.isqrt(num_offsets)
+    points = list(itertools.product(range(side), range(side)))
+    return torch.tensor([abs(a[0] - b[0]) * side + abs(a[1] - b[1])
+                         for a in points for b in points]).view(len(points), len(points))
+
+
+def deterministic_tensor(key, shape, norm_weight_scale=1.0):
+    """The tensor the reference data holds for ``key`` (rules tried in order)."""
+    g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+    if key.endswith('num_batches_tracked'):
+        return torch.zeros((), dtype=torch.long)
+    if key.endswith('attention_bias_idxs'):
+        return _bias_index(math.isqrt(shape[0]) ** 2)
+    if key.endswith('running_var'):
+        return torch.rand(shape, generator=g) * 0.5 + 0.75
+    if key.endswith('running_mean'):
+        return torch.randn(shape, generator=g) * 0.1
+    if key.endswith('attention_biases'):
+        return torch.randn(shape, generator=g) * 0.5
+    if key.endswith('.bias'):
+        return torch.randn(shape, generator=g) * 0.1
+    if len(shape) == 1:  # norm weights
+        return norm_weight_scale * (1 + torch.randn(shape, generator=g) * 0.1)
+    return torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
+
+
+def deterministic_checkpoint(reference):
+    """The official-format state dict the reference outputs were computed with."""
+    scale = reference.get('norm_weight_scale', 1.0)
+    return {key: deterministic_tensor(key, shape, scale)
+            for key, shape, _ in reference['checkpoint_keys']}
+
+
+def reference_input(name):
+    """Input named '1xCxHxW'."""
+    shape = tuple(int(s) for s in name.split('x'))
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0))
+
+
+def relative_error(out, ref):
+    return ((out.double() - ref.double()).norm() / ref.double().norm()).item()
+
+
+REFERENCE_TOL = 1e-4  # relative error, every output of every reference input
+
+
+def pretrained_backbone(arch, checkpoint, scope='mmdet', **kwargs):
+    """The path users take: a config dict through a scope's registry, then init_weights()."""
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmseg.registry import MODELS as SEG_MODELS
+    registry = {'mmdet': DET_MODELS, 'mmseg': SEG_MODELS}[scope]
+    model = registry.build(dict(type=backbone_class(arch).__name__, arch=arch,
+                                init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+                                **kwargs))
+    model.init_weights()
+    return model.eval()
+
+
+def assert_matches_reference(model, ref, requires_grad=False):
+    """Every stage of every reference input, end to end, within REFERENCE_TOL."""
+    for name, outs in ref['outputs'].items():
+        x = reference_input(name).requires_grad_(requires_grad)
+        with torch.set_grad_enabled(requires_grad):
+            ys = model(x)
+        assert len(ys) == len(outs) == len(ref['output_names'])
+        for stage, y, expected in zip(ref['output_names'], ys, outs):
+            err = relative_error(y.detach(), expected)
+            assert err < REFERENCE_TOL, f'{ref["arch"]} {name} {stage}: {err:.2e}'
 
 
 @pytest.fixture(scope='session')
@@ -29,16 +126,78 @@ def official_checkpoint(tmp_path_factory):
     return make
 
 
-def build_in_scope(model_cfg, scope):
-    """Build a model config the way a Runner with ``default_scope=scope`` would."""
-    from mmdet.registry import MODELS as DET_MODELS
-    from mmdet.utils import register_all_modules as register_det
-    from mmengine.registry import DefaultScope
-    from mmseg.registry import MODELS as SEG_MODELS
-    from mmseg.utils import register_all_modules as register_seg
+# ---------------------------------------------------------------- models and data
 
-    register_det(init_default_scope=False)
-    register_seg(init_default_scope=False)
-    registry = {'mmdet': DET_MODELS, 'mmseg': SEG_MODELS}[scope]
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.build(model_cfg)
+
+def config_model(config):
+    """The model of a project config (path relative to ``configs/``) with random weights."""
+    return build_model(Config.fromfile(osp.join(REPO_ROOT, 'configs', config)))
+
+
+def image(h, w, seed=0):
+    return torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope='session')
+def shapes_root(tmp_path_factory):
+    """A small generated shapes data set shared by the tests that only read it."""
+    root = str(tmp_path_factory.mktemp('shapes'))
+    generate_shapes_dataset(root, num_train=8, num_val=4)
+    return root + '/'
+
+
+@pytest.fixture()
+def own_shapes_root(tmp_path):
+    """A shapes data set of the test's own, for tests that break it."""
+    root = str(tmp_path / 'shapes')
+    generate_shapes_dataset(root, num_train=8, num_val=4)
+    return root + '/'
+
+
+# ---------------------------------------------------------------- the tools
+
+
+def run_tool(tool, *args, env=None):
+    """Run ``tools/<tool>`` with this interpreter from the repository root."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+    return subprocess.run([sys.executable, osp.join(REPO_ROOT, 'tools', tool), *args],
+                          capture_output=True, text=True, env=env, cwd=REPO_ROOT, timeout=600)
+
+
+def check(proc):
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def _loader_options(root):
+    options = []
+    for loader in ('train', 'val', 'test'):
+        options += [f'{loader}_dataloader.dataset.data_root={root}',
+                    f'{loader}_dataloader.num_workers=0',
+                    f'{loader}_dataloader.persistent_workers=False']
+    return options
+
+
+def det_options(root, epochs):
+    ann = root + 'annotations/instances_val.json'
+    return ['--cfg-options', *_loader_options(root), f'val_evaluator.ann_file={ann}',
+            f'test_evaluator.ann_file={ann}', 'train_dataloader.batch_size=4',
+            f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
+            'default_hooks.checkpoint.interval=1', 'model.test_cfg.score_thr=0.0']
+
+
+def seg_options(root, iters, checkpoint_interval=2):
+    return ['--cfg-options', *_loader_options(root), 'train_dataloader.batch_size=2',
+            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={checkpoint_interval}']
+
+
+def rewrite_annotations(root, edit, split='train'):
+    """Apply ``edit`` to a split's COCO annotation dict in place; returns the file's path."""
+    path = osp.join(root, 'annotations', f'instances_{split}.json')
+    with open(path) as f:
+        coco = json.load(f)
+    edit(coco)
+    with open(path, 'w') as f:
+        json.dump(coco, f)
+    return path

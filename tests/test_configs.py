@@ -1,18 +1,29 @@
-"""Every shipped config builds in its scope and runs a forward pass."""
+"""Every shipped config builds in its scope and runs; detectors and segmentors take a loss
+step that reaches the backbone and a predict step."""
 import glob
 import os.path as osp
 
 import pytest
 import torch
+from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
 
-from conftest import REPO_ROOT, build_in_scope
+from conftest import REPO_ROOT
+from mmevit.apis import build_model, task_of
 
 CONFIGS = sorted(
     osp.relpath(p, osp.join(REPO_ROOT, 'configs'))
     for p in glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p)
+
+
+def load(name):
+    return Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
+
+
+SEG_CONFIGS = [c for c in CONFIGS if task_of(load(c)) == 'segmentation']
 
 
 def test_all_configs_are_collected():
@@ -21,21 +32,21 @@ def test_all_configs_are_collected():
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_builds_and_runs(name):
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
+    cfg = load(name)
     assert cfg.default_scope in ('mmdet', 'mmseg')
     assert cfg.custom_imports.imports == ['mmevit']
     init_cfg = cfg.model.backbone.get('init_cfg')
     if init_cfg is not None:  # ImageNet weights: a path the user sets, or mmdet's baselines'
         assert init_cfg.type == 'Pretrained'
         assert init_cfg.checkpoint.startswith(('pretrained/', 'torchvision://', 'open-mmlab://'))
-        cfg.model.backbone.init_cfg = None
-    if cfg.default_scope == 'mmseg':
+    segmentation = task_of(cfg) == 'segmentation'
+    if segmentation:
         cfg.model.data_preprocessor.size = (128, 160)  # instead of the 512-pixel crops
-    model = revert_sync_batchnorm(build_in_scope(cfg.model, cfg.default_scope)).eval()
+    model = build_model(cfg)  # random weights: no ImageNet checkpoint in tests
     x = torch.randn(1, 3, 128, 160)
     with torch.no_grad():
         feats = model.extract_feat(x)
-        if cfg.default_scope == 'mmseg':
+        if segmentation:
             logits = model.decode_head(feats)
             assert logits.shape[:2] == (1, model.decode_head.num_classes)
         else:  # the neck's levels must be the ones the head's anchors are laid out for
@@ -47,18 +58,41 @@ def test_config_builds_and_runs(name):
     assert all(torch.isfinite(f).all() for f in feats)
 
 
-SEG_CONFIGS = [c for c in CONFIGS if Config.fromfile(
-    osp.join(REPO_ROOT, 'configs', c)).default_scope == 'mmseg']
+def _loss_step(model, data):
+    model.train()
+    data = model.data_preprocessor(data, True)
+    losses = model(**data, mode='loss')
+    total = sum(v.sum() if isinstance(v, torch.Tensor) else sum(x.sum() for x in v)
+                for k, v in losses.items() if 'loss' in k)
+    assert torch.isfinite(total)
+    total.backward()
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
+    assert grads and all(g is not None for g in grads), 'loss did not reach the backbone'
+    return losses
+
+
+@pytest.mark.parametrize('config, with_mask', [('retinanet_evit_m4_1x.py', False),
+                                               ('mask_rcnn_evit_m4_1x.py', True)])
+def test_detector_loss_and_predict_step(config, with_mask):
+    model = build_model(load(config))
+    model.init_weights()
+    data = demo_mm_inputs(batch_size=2, image_shapes=[(3, 160, 224), (3, 128, 192)],
+                          num_classes=80, with_mask=with_mask)
+    losses = _loss_step(model, data)
+    assert 'loss_cls' in losses or 'loss_rpn_cls' in losses
+    model.eval()
+    with torch.no_grad():
+        results = model(**model.data_preprocessor(data, False), mode='predict')
+    assert len(results) == 2 and 'bboxes' in results[0].pred_instances
+    if with_mask:
+        assert 'masks' in results[0].pred_instances
 
 
 @pytest.mark.parametrize('name', SEG_CONFIGS)
 def test_segmentor_loss_and_predict_step(name):
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', name))
-    cfg.model.backbone.init_cfg = None
+    cfg = load(name)
     cfg.model.data_preprocessor.size = (128, 160)
-    model = revert_sync_batchnorm(build_in_scope(cfg.model, 'mmseg')).train()
+    model = build_model(cfg)
     num_classes = model.decode_head.num_classes
     g = torch.Generator().manual_seed(0)
     samples = []
@@ -70,11 +104,7 @@ def test_segmentor_loss_and_predict_step(name):
         samples.append(sample)
     data = dict(inputs=[torch.randint(0, 255, (3, 128, 160), generator=g, dtype=torch.uint8)
                         for _ in range(2)], data_samples=samples)
-    losses = model(**model.data_preprocessor(data, True), mode='loss')
-    total = sum(v for k, v in losses.items() if 'loss' in k)
-    assert torch.isfinite(total)
-    total.backward()
-    assert all(p.grad is not None for p in model.backbone.parameters())
+    _loss_step(model, data)
     model.eval()
     with torch.no_grad():
         results = model(**model.data_preprocessor(data, False), mode='predict')

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 
 import mmcv
@@ -19,10 +18,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
-import mmevit  # noqa: E402,F401
-from mmevit.apis import task_of  # noqa: E402
-from mmevit.datasets import generate_shapes_dataset  # noqa: E402
+import mmevit  # noqa: F401
+from mmevit.apis import task_of
+from mmevit.datasets import generate_shapes_dataset
 
 DEFAULT_CONFIG = 'configs/demo/retinanet_evit_m4_shapes.py'
 

@@ -1,22 +1,4 @@
 #!/usr/bin/env bash
-# Multi-process testing with torchrun (python -m torch.distributed.run; PYTHON picks the
-# interpreter): tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args]
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
+# Multi-process testing: tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args]
+exec bash "$(dirname "$0")/torchrun.sh" "$3" "$(dirname "$0")/test.py" "$1" "$2" \
     --launcher pytorch "${@:4}"

@@ -1,21 +1,5 @@
 #!/usr/bin/env bash
-# Multi-process training with torchrun (python -m torch.distributed.run; PYTHON picks the
-# interpreter): tools/dist_train.sh CONFIG GPUS [train.py args]
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR (and PORT) on every node.
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-"${PYTHON:-python}" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/train.py" \
-    "$CONFIG" \
-    --launcher pytorch "${@:3}"
+# Multi-process training: tools/dist_train.sh CONFIG GPUS [train.py args]
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR (and PORT) on every node (tools/torchrun.sh).
+exec bash "$(dirname "$0")/torchrun.sh" "$2" "$(dirname "$0")/train.py" "$1" --launcher pytorch \
+    "${@:3}"

@@ -6,14 +6,12 @@ Detection configs draw boxes (and masks), segmentation configs draw the label ma
 """
 import argparse
 import os.path as osp
-import sys
 
 import mmcv
 from mmengine.config import Config, DictAction
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
-import mmevit  # noqa: E402,F401
-from mmevit.apis import task_of  # noqa: E402
+import mmevit  # noqa: F401
+from mmevit.apis import task_of
 
 
 def main():

@@ -1,14 +1,12 @@
 """Evaluate a checkpoint (mmdet's and mmseg's ``tools/test.py``): COCO metrics or mIoU."""
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
-import mmevit  # noqa: E402,F401  (registers the models and the safe checkpoint loader)
-from mmevit.apis import add_common_args, load_config, setup_test_outputs  # noqa: E402
-from mmevit.datasets import TEST_PARTS, check_data_files  # noqa: E402
+import mmevit  # noqa: F401  (registers the models and the safe checkpoint loader)
+from mmevit.apis import add_common_args, load_config, setup_launcher, setup_test_outputs
+from mmevit.datasets import TEST_PARTS, check_data_files
 
 
 def parse_args():
@@ -26,7 +24,7 @@ def parse_args():
     parser.add_argument(
         '--fuse', action='store_true',
         help='evaluate the inference fast path (BN folded, channels-last backbone; '
-        'mmevit/deploy.py)')
+        'mmevit/deploy/)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -36,6 +34,7 @@ def main():
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint file not found: {args.checkpoint}')
     cfg = load_config(args)
+    setup_launcher(cfg, args)
     cfg.load_from = args.checkpoint
     setup_test_outputs(cfg, args)
     if args.fuse:

@@ -1,14 +1,11 @@
 """Train a detector or segmentor from a config (mmdet's and mmseg's ``tools/train.py``)."""
 import argparse
-import os.path as osp
-import sys
 
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
-import mmevit  # noqa: E402  (registers the models and the safe checkpoint loader)
-from mmevit.apis import add_common_args, load_config, setup_amp, task_of  # noqa: E402
-from mmevit.datasets import TRAIN_PARTS, check_data_files  # noqa: E402
+import mmevit  # registers the models and the safe checkpoint loader
+from mmevit.apis import add_common_args, load_config, setup_amp, setup_launcher, task_of
+from mmevit.datasets import TRAIN_PARTS, check_data_files
 
 
 def parse_args():
@@ -29,6 +26,7 @@ def parse_args():
 def main():
     args = parse_args()
     cfg = load_config(args)
+    setup_launcher(cfg, args)
     if args.amp:
         setup_amp(cfg)
     if args.auto_scale_lr:

@@ -1,5 +1,5 @@
-# RetinaNet + MobileNetV2 (mmdet's), a speed baseline of tools/benchmark.py: the M4 recipe
-# with a standard FPN on the stride-8/16/32 stages and extra convs to stride 128.
+# RetinaNet + MobileNetV2 (mmdet's), a speed baseline of tools/analysis_tools/benchmark.py: the M4
+# recipe with a standard FPN on the stride-8/16/32 stages and extra convs to stride 128.
 _base_ = '../retinanet_evit_m4_1x.py'
 model = dict(
     backbone=dict(_delete_=True, type='MobileNetV2', out_indices=(2, 4, 6),

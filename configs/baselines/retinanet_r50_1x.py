@@ -1,5 +1,5 @@
-# RetinaNet + ResNet-50 (mmdet's), the speed baseline of tools/benchmark.py: the M4 recipe
-# with a standard FPN on the stride-8/16/32 stages and extra convs to stride 128.
+# RetinaNet + ResNet-50 (mmdet's), the speed baseline of tools/analysis_tools/benchmark.py: the M4
+# recipe with a standard FPN on the stride-8/16/32 stages and extra convs to stride 128.
 _base_ = '../retinanet_evit_m4_1x.py'
 model = dict(
     backbone=dict(_delete_=True, type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3),

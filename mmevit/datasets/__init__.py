@@ -1,6 +1,5 @@
-from .shapes import CLASSES as SHAPES_CLASSES
 from .shapes import generate_shapes_dataset
 from .validate import TEST_PARTS, TRAIN_PARTS, check_coco_file, check_data_files
 
-__all__ = ['SHAPES_CLASSES', 'generate_shapes_dataset', 'check_coco_file', 'check_data_files',
-           'TRAIN_PARTS', 'TEST_PARTS']
+__all__ = ['generate_shapes_dataset', 'check_coco_file', 'check_data_files', 'TRAIN_PARTS',
+           'TEST_PARTS']

@@ -1,3 +1,7 @@
-from .backbones import *  # noqa: F401,F403
-from .decode_heads import *  # noqa: F401,F403
-from .necks import *  # noqa: F401,F403
+from .backbones import EfficientViT, EfficientViTB, EfficientViTM
+from .builder import ARCHS, backbone_class, build_backbone
+from .decode_heads import EfficientViTSegHead
+from .necks import EfficientViTFPN
+
+__all__ = ['EfficientViTM', 'EfficientViT', 'EfficientViTB', 'EfficientViTFPN',
+           'EfficientViTSegHead', 'ARCHS', 'backbone_class', 'build_backbone']

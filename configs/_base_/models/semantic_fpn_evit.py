@@ -12,7 +12,7 @@ model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type='EfficientViT',
+        type='EfficientViTM',
         arch='m4',
         out_indices=(0, 1, 2),
         init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m4.pth')),

@@ -1,4 +1,4 @@
 from .efficientvit_b import EfficientViTB
-from .efficientvit_m import EfficientViT
+from .efficientvit_m import EfficientViT, EfficientViTM
 
-__all__ = ['EfficientViT', 'EfficientViTB']
+__all__ = ['EfficientViTM', 'EfficientViT', 'EfficientViTB']

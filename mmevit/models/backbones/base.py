@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmevit.models.utils import load_state_dict_checked
+from mmevit.models.converters import load_state_dict_checked
 
 
 def forward_blocks(blocks: nn.Module, x: torch.Tensor, with_cp: bool) -> torch.Tensor:

@@ -4,9 +4,8 @@ Cai et al., ICCV 2023 (https://arxiv.org/abs/2205.14756); the authors' code is
 mit-han-lab/efficientvit. Module and parameter names follow timm's ``efficientvit_mit`` (stem
 ``in_conv``/``res{i}``, ``stages.{i}.blocks.{j}``); the authors' checkpoints
 (``backbone.input_stem.op_list...``, ``backbone.stages.{i}.op_list...``) are renamed by
-:func:`convert_official_mit_keys`.
+:func:`mmevit.models.converters.convert_official_mit_keys`.
 """
-import re
 from typing import Dict, Optional, Sequence, Union
 
 import torch
@@ -14,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmevit.models.backbones.base import StagedBackbone, forward_blocks
-from mmevit.models.utils import unwrap_state_dict
+from mmevit.models.converters import filter_mit_checkpoint
 from mmevit.registry import register_model
 
 
@@ -246,7 +245,12 @@ class EfficientViTB(StagedBackbone):
         with_cp (bool): Gradient checkpointing of each block. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
             authors' classification or segmentation checkpoints, timm's ``efficientvit_b*``,
-            detector/segmentor checkpoints and mmevit's own. Defaults to None.
+            detector/segmentor checkpoints and mmevit's own (see
+            :func:`mmevit.models.converters.filter_mit_checkpoint`). Defaults to None.
+
+    Attributes:
+        feature_info (list[dict]): timm's description of every stage's output
+            (``num_chs``, ``reduction``, ``module``), for timm-style feature consumers.
     """
 
     arch_family = 'EfficientViT-B'
@@ -269,9 +273,7 @@ class EfficientViTB(StagedBackbone):
         settings = self._resolve_arch(arch)
         widths, depths, head_dim = settings['widths'], settings['depths'], settings['head_dim']
         super().__init__(4, out_indices, frozen_stages, norm_eval, init_cfg)
-        self.arch = arch if isinstance(arch, str) else 'custom'
         self.widths = tuple(widths)
-        self.out_channels = [widths[i + 1] for i in self.out_indices]
 
         act = nn.Hardswish
         self.stem = Stem(in_channels, widths[0], depths[0], act)
@@ -298,33 +300,5 @@ class EfficientViTB(StagedBackbone):
                              f'multiples of head_dim={arch["head_dim"]}')
 
     def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
-        return checkpoint_filter_fn(checkpoint)
+        return filter_mit_checkpoint(checkpoint, self)
 
-
-def convert_official_mit_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename the authors' (mit-han-lab) B-series backbone keys to mmevit's (= timm's) names.
-
-    ``input_stem.op_list.0`` -> ``stem.in_conv``; ``input_stem.op_list.{j}`` ->
-    ``stem.res{j-1}``; ``stages.{i}.op_list.{j}`` -> ``stages.{i}.blocks.{j}``.
-    """
-    converted = {}
-    for key, value in state_dict.items():
-        key = re.sub(r'^input_stem\.op_list\.0\.', 'stem.in_conv.', key)
-        key = re.sub(r'^input_stem\.op_list\.(\d+)\.',
-                     lambda m: f'stem.res{int(m.group(1)) - 1}.', key)
-        key = re.sub(r'^stages\.(\d+)\.op_list\.', r'stages.\1.blocks.', key)
-        converted[key] = value
-    return converted
-
-
-def checkpoint_filter_fn(checkpoint: dict) -> Dict[str, torch.Tensor]:
-    """Turn any accepted checkpoint into an :class:`EfficientViTB` state dict.
-
-    Accepted: the authors' classification and segmentation checkpoints (``backbone.*`` with
-    ``head.*``), timm's ``efficientvit_b*`` weights (``stem.*``, ``stages.*``, ``head.*``),
-    detector/segmentor checkpoints and mmevit's own. Heads are dropped.
-    """
-    state_dict = unwrap_state_dict(checkpoint)
-    if any(k.startswith('input_stem.') for k in state_dict):
-        state_dict = convert_official_mit_keys(state_dict)
-    return {k: v for k, v in state_dict.items() if not k.startswith('head.')}

@@ -3,22 +3,23 @@
 Liu et al., CVPR 2023 (https://arxiv.org/abs/2305.07027); the authors' code is
 microsoft/Cream ``EfficientViT/``. Module and parameter names follow timm's
 ``efficientvit_msra`` so that timm checkpoints load as they are; the authors' checkpoints are
-renamed by :func:`convert_official_msra_keys`.
+renamed by :func:`mmevit.models.converters.convert_official_msra_keys`.
 
 The detection variant differs from the ImageNet classifier in one point only: every stage
 attends in fixed 7x7 windows, padding feature maps (also those smaller than a window) at the
 bottom/right to a multiple of the window and cropping back.
 """
 import itertools
+import math
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmevit.models.backbones.base import StagedBackbone, forward_blocks
-from mmevit.models.utils import unwrap_state_dict
+from mmevit.models.converters import filter_msra_checkpoint
 from mmevit.registry import register_model
 
 
@@ -314,9 +315,12 @@ class PatchEmbed(nn.Sequential):
             self.add_module(f'conv{i + 1}', ConvNorm(channels[i], channels[i + 1], 3, stride=2))
 
 
-@register_model
-class EfficientViT(StagedBackbone):
+@register_model(aliases=('EfficientViT', ))
+class EfficientViTM(StagedBackbone):
     """EfficientViT-M backbone for dense prediction (strides 16, 32, 64).
+
+    Registered as ``EfficientViTM`` and, for configs written before the B-series arrived, as
+    ``EfficientViT`` (timm and the MIT code use that name for the B-series).
 
     Args:
         arch (str | dict): ``'m0'`` .. ``'m5'``, or a dict with keys ``embed_dims``, ``depths``,
@@ -335,8 +339,15 @@ class EfficientViT(StagedBackbone):
         with_cp (bool): Gradient checkpointing of each block. Defaults to False.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
             authors' ImageNet checkpoints, timm's ``efficientvit_m*``, detector/segmentor
-            checkpoints and mmevit's own (see :func:`checkpoint_filter_fn`). Defaults to None.
+            checkpoints and mmevit's own (see
+            :func:`mmevit.models.converters.filter_msra_checkpoint`). Defaults to None.
+
+    Attributes:
+        feature_info (list[dict]): timm's description of every stage's output
+            (``num_chs``, ``reduction``, ``module``), for timm-style feature consumers.
     """
+
+    arch_family = 'EfficientViT-M'
 
     arch_settings = {
         'm0': dict(embed_dims=(64, 128, 192), depths=(1, 2, 3), num_heads=(4, 4, 4),
@@ -374,9 +385,7 @@ class EfficientViT(StagedBackbone):
         if len(window_size) != num_stages or min(window_size) < 1:
             raise ValueError(f'window_size must be a positive int or {num_stages} positive ints, '
                              f'got {window_size}')
-        self.arch = arch if isinstance(arch, str) else 'custom'
         self.embed_dims = tuple(embed_dims)
-        self.out_channels = [embed_dims[i] for i in self.out_indices]
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims[0])
         self.stages = nn.ModuleList()
@@ -409,12 +418,18 @@ class EfficientViT(StagedBackbone):
             raise ValueError(f'kernels needs one entry per head ({max(arch["num_heads"])}), '
                              f'got {arch["kernels"]}')
 
+    @staticmethod
+    def imagenet_window_sizes(img_size: int, window_size: int = 7) -> List[int]:
+        """The windows of the authors' ImageNet classifier at ``img_size``: per stage
+        ``min(window_size, side)`` of its stride-16/32/64 map (7, 7, 4 at 224)."""
+        return [min(window_size, math.ceil(img_size / (16 * 2 ** i))) for i in range(3)]
+
     @property
     def stem_module(self) -> nn.Module:
         return self.patch_embed
 
     def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
-        return checkpoint_filter_fn(checkpoint, self)
+        return filter_msra_checkpoint(checkpoint, self)
 
     @torch.no_grad()
     def switch_to_deploy(self):
@@ -427,68 +442,5 @@ class EfficientViT(StagedBackbone):
         return self
 
 
-_OFFICIAL_PATCH_EMBED = {'0': 'conv1', '2': 'conv2', '4': 'conv3', '6': 'conv4'}
-_OFFICIAL_DOWNSAMPLE = {0: 'downsample.res1', 1: 'downsample.patchmerge', 2: 'downsample.res2'}
 
-
-def convert_official_msra_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename the authors' (microsoft/Cream) M-series keys to mmevit's (= timm's) names.
-
-    ``patch_embed.{0,2,4,6}`` -> ``patch_embed.conv{1..4}``; ``.c.`` -> ``.conv.``;
-    ``head.l`` -> ``head.linear``; ``blocks1.j`` -> ``stages.0.blocks.j``; in later stages the
-    first three entries of ``blocksN`` are the downsampling (``res1``, ``patchmerge``,
-    ``res2``) and the rest are ``stages.{N-1}.blocks.{j-3}``.
-    """
-    converted = {}
-    for key, value in state_dict.items():
-        parts = key.split('.')
-        parts = ['conv' if p == 'c' else p for p in parts]
-        if parts[0] == 'patch_embed':
-            parts[1] = _OFFICIAL_PATCH_EMBED[parts[1]]
-        elif parts[0] == 'head' and parts[1] == 'l':
-            parts[1] = 'linear'
-        elif parts[0].startswith('blocks'):
-            stage, index = int(parts[0][len('blocks'):]) - 1, int(parts[1])
-            if stage == 0:
-                parts[:2] = ['stages.0.blocks', str(index)]
-            elif index in _OFFICIAL_DOWNSAMPLE:
-                parts[:2] = [f'stages.{stage}.{_OFFICIAL_DOWNSAMPLE[index]}']
-            else:
-                parts[:2] = [f'stages.{stage}.blocks', str(index - 3)]
-        converted['.'.join(parts)] = value
-    return converted
-
-
-def resize_attention_biases(biases: torch.Tensor, num_offsets: int) -> torch.Tensor:
-    """Bicubically resample a (heads, r*r) bias table to (heads, num_offsets)."""
-    heads, old = biases.shape
-    old_side, new_side = round(old ** 0.5), round(num_offsets ** 0.5)
-    if old_side ** 2 != old or new_side ** 2 != num_offsets:
-        raise ValueError(f'attention bias tables must be square, got {old} -> {num_offsets}')
-    resized = F.interpolate(biases.view(1, heads, old_side, old_side).float(),
-                            size=(new_side, new_side), mode='bicubic', align_corners=False)
-    return resized.view(heads, num_offsets).to(biases.dtype)
-
-
-def checkpoint_filter_fn(checkpoint: dict, model: EfficientViT) -> Dict[str, torch.Tensor]:
-    """Turn any accepted checkpoint into a state dict for ``model``.
-
-    Accepted: the authors' ImageNet checkpoints (``{'model': ...}``, keys ``patch_embed.0.c``,
-    ``blocks1.0.mixer.m.attn...``), timm's ``efficientvit_m*`` weights, detector/segmentor
-    checkpoints (keys under ``backbone.``) and mmevit's own. The classifier (``head.*``) and
-    ``attention_bias_idxs`` are dropped; bias tables of another window size (the ImageNet
-    models' 4x4 stage-3 windows) are resized bicubically to the model's windows.
-    """
-    state_dict = unwrap_state_dict(checkpoint)
-    if any(k.startswith(('blocks1.', 'patch_embed.0.')) for k in state_dict):
-        state_dict = convert_official_msra_keys(state_dict)
-    own = model.state_dict()
-    out = {}
-    for key, value in state_dict.items():
-        if key.startswith('head.') or key.endswith('attention_bias_idxs'):
-            continue
-        if (key.endswith('attention_biases') and key in own
-                and value.shape[0] == own[key].shape[0] and value.shape != own[key].shape):
-            value = resize_attention_biases(value, own[key].shape[1])
-        out[key] = value
-    return out
+EfficientViT = EfficientViTM  # the name of the M-series before the B-series arrived

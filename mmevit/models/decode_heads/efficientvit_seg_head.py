@@ -1,18 +1,12 @@
 """The light segmentation head of EfficientViT-B (Cai et al., ICCV 2023)."""
-import re
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
-from mmevit.models.backbones.efficientvit_b import (
-    ConvNormAct,
-    MBConv,
-    ResidualBlock,
-    convert_official_mit_keys,
-)
+from mmevit.models.backbones.efficientvit_b import ConvNormAct, MBConv, ResidualBlock
 from mmevit.registry import register_model
 
 
@@ -68,25 +62,3 @@ class EfficientViTSegHead(BaseDecodeHead):
             out = self.final_expand(out)
         return self.cls_seg(out)
 
-
-def convert_official_seg_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename an authors' segmentation model (``backbone.*``, ``head.*``) to an mmseg
-    ``EncoderDecoder`` with :class:`~mmevit.models.EfficientViTB` and
-    :class:`EfficientViTSegHead` (``backbone.*``, ``decode_head.*``)."""
-    backbone = convert_official_mit_keys(
-        {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')})
-    converted = {f'backbone.{k}': v for k, v in backbone.items()}
-    outputs = sorted({int(m.group(1)) for k in state_dict
-                      if (m := re.match(r'head\.output_ops\.0\.op_list\.(\d+)\.', k))})
-    for key, value in state_dict.items():
-        if not key.startswith('head.'):
-            continue
-        new = re.sub(r'^head\.input_ops\.(\d+)\.(op_list\.0\.)?', r'lateral_convs.\1.', key)
-        new = re.sub(r'^head\.middle\.op_list\.', 'middle.', new)
-        match = re.match(r'^head\.output_ops\.0\.op_list\.(\d+)\.(.*)$', new)
-        if match:
-            is_classifier = int(match.group(1)) == outputs[-1]
-            new = ('conv_seg.' + match.group(2).replace('conv.', '', 1) if is_classifier
-                   else 'final_expand.' + match.group(2))
-        converted[f'decode_head.{new}'] = value
-    return converted

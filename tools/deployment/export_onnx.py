@@ -1,28 +1,26 @@
 """Export a backbone, detector (without NMS) or segmentor to ONNX, checked with onnxruntime.
 
     # a backbone from the authors' ImageNet checkpoint (official or timm format)
-    python tools/export_onnx.py --arch m4 --checkpoint pretrained/efficientvit_m4.pth \\
+    python tools/deployment/export_onnx.py --arch m4 --checkpoint pretrained/efficientvit_m4.pth \\
         --shape 800 1344 --out work_dirs/onnx/efficientvit_m4.onnx
     # a trained detector: backbone, neck and head outputs before box decoding and NMS
-    python tools/export_onnx.py --config configs/retinanet_evit_m4_1x.py \\
+    python tools/deployment/export_onnx.py --config configs/retinanet_evit_m4_1x.py \\
         --checkpoint work_dirs/retinanet_evit_m4_1x/epoch_12.pth --out retinanet_m4.onnx
 
-The model is exported in its fast-path form (BN folded, see ``mmevit/deploy.py``) with a fixed
+The model is exported in its fast-path form (BN folded, see ``mmevit/deploy/``) with a fixed
 input shape; its input is the pre-processed batch (normalised, padded to ``--shape``). The
 ONNX model is then run with onnxruntime on a random input and compared with the plain PyTorch
 model: the maximum relative error is printed, and above ``--tolerance`` the tool fails.
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
-import mmevit  # noqa: E402,F401
-from mmevit.apis import build_model  # noqa: E402
-from mmevit.deploy import (NetworkWithoutNMS, deployed_copy, export_onnx,  # noqa: E402
-                           onnx_max_relative_error, onnx_session)
+from mmevit.apis import build_model, task_of
+from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, onnx_max_relative_error,
+                           onnx_session)
+from mmevit.models import build_backbone
 
 
 def parse_args():
@@ -43,11 +41,9 @@ def parse_args():
     return parser.parse_args()
 
 
-def build_backbone(arch, checkpoint):
-    from mmevit.models import EfficientViT, EfficientViTB
-    cls = EfficientViTB if arch.lower().startswith('b') else EfficientViT
+def pretrained_backbone(arch, checkpoint):
     init_cfg = dict(type='Pretrained', checkpoint=checkpoint) if checkpoint else None
-    model = cls(arch, init_cfg=init_cfg)
+    model = build_backbone(arch, init_cfg=init_cfg)
     model.init_weights()
     return model.eval()
 
@@ -59,8 +55,8 @@ def build_network(config, checkpoint):
     model = build_model(cfg)
     if checkpoint:
         load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    shape = tuple(cfg.model.data_preprocessor.size) if cfg.default_scope == 'mmseg' else None
-    return NetworkWithoutNMS(model), shape
+    shape = tuple(cfg.model.data_preprocessor.size) if task_of(cfg) == 'segmentation' else None
+    return TensorForward(model), shape
 
 
 def main():
@@ -68,7 +64,7 @@ def main():
     if args.checkpoint and not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint file not found: {args.checkpoint}')
     if args.arch:
-        plain, default_shape = build_backbone(args.arch, args.checkpoint), None
+        plain, default_shape = pretrained_backbone(args.arch, args.checkpoint), None
     else:
         plain, default_shape = build_network(args.config, args.checkpoint)
     h, w = args.shape or default_shape or (800, 1344)

@@ -11,38 +11,18 @@ import copy
 
 import pytest
 import torch
-from mmdet.registry import MODELS as DET_MODELS
-from mmseg.registry import MODELS as SEG_MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmevit.analysis import efficientvit_m_imagenet_complexity
+from conftest import assert_matches_reference, load_reference, pretrained_backbone
 from mmevit.deploy import fast_path
-from mmevit.models.backbones.efficientvit_m import (EfficientViT, convert_official_msra_keys)
-from reference import load_reference, reference_input, relative_error
+from mmevit.models import EfficientViTM
+from mmevit.models.converters import convert_official_msra_keys
 
 ARCHS = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']
-TOL = 1e-4
 
 
 def build_pretrained(arch, checkpoint, **kwargs):
-    """The path users take: a config dict through the registry, then init_weights()."""
-    model = DET_MODELS.build(dict(type='EfficientViT', arch=arch,
-                                  init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
-                                  **kwargs))
-    model.init_weights()
-    return model.eval()
-
-
-def assert_matches_reference(model, ref, requires_grad=False):
-    """Every stage of every reference input, end to end, within TOL."""
-    for name, outs in ref['outputs'].items():
-        x = reference_input(name).requires_grad_(requires_grad)
-        with torch.set_grad_enabled(requires_grad):
-            ys = model(x)
-        assert len(ys) == len(outs) == len(ref['output_names'])
-        for stage, y, expected in zip(ref['output_names'], ys, outs):
-            err = relative_error(y.detach(), expected)
-            assert err < TOL, f'{ref["arch"]} {name} {stage}: {err:.2e}'
+    return pretrained_backbone(arch, checkpoint, scope='mmdet', **kwargs)
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -95,68 +75,8 @@ def test_with_cp_in_training_mode_matches_reference(arch, official_checkpoint, m
     assert len(calls) == blocks * len(load_reference(f'efficientvit_{arch}')['outputs'])
 
 
-def test_with_cp_training_matches_and_backpropagates(official_checkpoint):
-    path = official_checkpoint('efficientvit_m4')
-    plain = build_pretrained('m4', path).train()
-    ckpt = build_pretrained('m4', path, with_cp=True).train()
-    x = torch.randn(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
-    outs_plain, outs_cp = plain(x), ckpt(x)
-    for a, b in zip(outs_plain, outs_cp):
-        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
-    sum(o.float().pow(2).mean() for o in outs_plain).backward()
-    sum(o.float().pow(2).mean() for o in outs_cp).backward()
-    for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
-        assert q.grad is not None, f'no gradient reached {name} under with_cp'
-        assert torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-6), name
-
-
-def test_same_class_in_both_scopes():
-    assert DET_MODELS.get('EfficientViT') is SEG_MODELS.get('EfficientViT') is EfficientViT
-
-
-@pytest.mark.parametrize('arch', ARCHS)
-def test_imagenet_params_and_macs_match_paper(arch):
-    # Table 1 of the paper: params (M) and MACs (M) at 224x224, classifier included.
-    paper = {'m0': (2.35, 79), 'm1': (2.98, 167), 'm2': (4.19, 201), 'm3': (6.90, 263),
-             'm4': (8.80, 299), 'm5': (12.47, 522)}[arch]
-    complexity = efficientvit_m_imagenet_complexity(arch)
-    assert round(complexity['params'] / 1e6, 2) == paper[0]
-    assert round(complexity['macs'] / 1e6) == paper[1]
-    assert complexity['params'] == load_reference(f'efficientvit_{arch}')['params_classifier']
-
-
-@pytest.mark.parametrize('size', [(97, 203), (32, 32), (1, 1), (7, 400), (224, 224)])
-def test_any_input_size(size):
-    model = EfficientViT('m0').eval()
-    h, w = size
-    with torch.no_grad():
-        outs = model(torch.randn(1, 3, h, w))
-    for i, out in enumerate(outs):
-        stride = 16 * 2 ** i
-        assert out.shape == (1, model.embed_dims[i], -(-h // stride), -(-w // stride))
-        assert torch.isfinite(out).all()
-
-
-def test_frozen_stages_and_norm_eval():
-    model = EfficientViT('m0', frozen_stages=2, norm_eval=True)
-    model.train()
-    frozen = [model.patch_embed, model.stages[0], model.stages[1]]
-    for module in frozen:
-        assert not module.training
-        assert all(not p.requires_grad for p in module.parameters())
-    assert all(p.requires_grad for p in model.stages[2].parameters())
-    assert model.stages[2].training
-    assert all(not m.training for m in model.modules() if isinstance(m, _BatchNorm))
-    running = model.stages[2].blocks[0].ffn0.m.pw1.bn.running_mean.clone()
-    model(torch.randn(2, 3, 64, 64))
-    assert torch.equal(running, model.stages[2].blocks[0].ffn0.m.pw1.bn.running_mean)
-
-    model = EfficientViT('m0', frozen_stages=-1, norm_eval=False).train()
-    assert all(m.training for m in model.modules())
-
-
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(arch='m9'), "Unknown EfficientViT arch 'm9'; expected one of ['m0', 'm1', 'm2', "
+    (dict(arch='m9'), "Unknown EfficientViT-M arch 'm9'; expected one of ['m0', 'm1', 'm2', "
                       "'m3', 'm4', 'm5']"),
     (dict(out_indices=(0, 3)), 'out_indices must be non-empty and within [0, 2], got (0, 3)'),
     (dict(frozen_stages=5), 'frozen_stages must be within [-1, 3], got 5'),
@@ -168,13 +88,13 @@ def test_frozen_stages_and_norm_eval():
 ])
 def test_bad_arguments_raise_clear_errors(kwargs, message):
     with pytest.raises(ValueError) as err:
-        EfficientViT(**kwargs)
+        EfficientViTM(**kwargs)
     assert message in str(err.value)
 
 
 def test_custom_arch_dict():
     arch = dict(embed_dims=(32, 64), depths=(1, 1), num_heads=(2, 2), kernels=(3, 3))
-    outs = EfficientViT(arch, out_indices=(0, 1)).eval()(torch.randn(1, 3, 64, 64))
+    outs = EfficientViTM(arch, out_indices=(0, 1)).eval()(torch.randn(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [32, 64]
 
 
@@ -182,14 +102,14 @@ def test_checkpoint_of_another_arch_names_key_and_shapes(official_checkpoint):
     with pytest.raises(ValueError) as err:
         build_pretrained('m4', official_checkpoint('efficientvit_m0'))
     assert ("shape mismatch at 'patch_embed.conv1.conv.weight': checkpoint has (8, 3, 3, 3), "
-            'EfficientViT expects (16, 3, 3, 3)') in str(err.value)
+            'EfficientViTM expects (16, 3, 3, 3)') in str(err.value)
     assert 'efficientvit_m0' in str(err.value)
 
 
 def test_depth_mismatch_lists_missing_and_unexpected_keys(official_checkpoint):
     # m5 has one block more per stage than m4 in stages 2-3 and different widths: use a
     # custom arch with m4's widths and fewer blocks instead, so only depths differ.
-    arch = dict(EfficientViT.arch_settings['m4'], depths=(1, 1, 3))
+    arch = dict(EfficientViTM.arch_settings['m4'], depths=(1, 1, 3))
     with pytest.raises(ValueError) as err:
         build_pretrained(arch, official_checkpoint('efficientvit_m4'))
     assert 'unexpected key(s)' in str(err.value) and 'stages.1.blocks.1.' in str(err.value)
@@ -212,6 +132,13 @@ def test_detector_and_own_checkpoints_load(official_checkpoint, tmp_path):
 
 
 def test_missing_pretrained_file_names_path():
-    model = EfficientViT('m4', init_cfg=dict(type='Pretrained', checkpoint='nowhere/m4.pth'))
+    model = EfficientViTM('m4', init_cfg=dict(type='Pretrained', checkpoint='nowhere/m4.pth'))
     with pytest.raises(FileNotFoundError, match='nowhere/m4.pth'):
         model.init_weights()
+
+
+def test_imagenet_window_sizes():
+    # the authors' classifier: min(7, side) of the stride-16/32/64 maps
+    assert EfficientViTM.imagenet_window_sizes(224) == [7, 7, 4]
+    assert EfficientViTM.imagenet_window_sizes(512) == [7, 7, 7]
+    assert EfficientViTM.imagenet_window_sizes(64) == [4, 2, 1]

@@ -1,7 +1,7 @@
 """Params and MACs: the M-series ImageNet models beside the paper, or whole configs.
 
-    python tools/get_flops.py                      # m0..m5 classifiers vs. Table 1 of the paper
-    python tools/get_flops.py --configs configs/retinanet_evit_m4_1x.py ...   # model-zoo rows
+    python tools/analysis_tools/get_flops.py          # m0..m5 classifiers vs. Table 1 of the paper
+    python tools/analysis_tools/get_flops.py --configs configs/retinanet_evit_m4_1x.py ...
 
 Config rows use the COCO test size for detectors (800x1344 after padding) and the crop size
 for segmentors, count backbone, neck and heads with BatchNorm folded (no NMS, no resizing),
@@ -9,20 +9,16 @@ and repeat the ``# Published:`` line of each config.
 """
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.config import Config
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
-from mmevit.analysis import efficientvit_m_imagenet_complexity, model_complexity  # noqa: E402
-
-# Table 1 of Liu et al., CVPR 2023 (params in M, MACs in M at 224x224).
-PAPER = {'m0': (2.35, 79), 'm1': (2.98, 167), 'm2': (4.19, 201), 'm3': (6.90, 263),
-         'm4': (8.80, 299), 'm5': (12.47, 522)}
+from mmevit.analysis import (PAPER_M_COMPLEXITY, efficientvit_m_imagenet_complexity,
+                             model_complexity)
+from mmevit.apis import task_of
 
 
 def input_shape(cfg):
-    if cfg.default_scope == 'mmseg':
+    if task_of(cfg) == 'segmentation':
         return (1, 3, *cfg.model.data_preprocessor.size)
     return (1, 3, 800, 1344)
 
@@ -37,7 +33,8 @@ def published(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--archs', nargs='+', default=sorted(PAPER), choices=sorted(PAPER))
+    parser.add_argument('--archs', nargs='+', default=list(PAPER_M_COMPLEXITY),
+                        choices=list(PAPER_M_COMPLEXITY))
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--configs', nargs='+', help='print a model-zoo row for each config')
     args = parser.parse_args()
@@ -54,7 +51,7 @@ def main():
     print(f'{"arch":<6}{"params (M)":>12}{"paper":>8}{"MACs (M)":>12}{"paper":>8}')
     for arch in args.archs:
         c = efficientvit_m_imagenet_complexity(arch, args.img_size)
-        paper_params, paper_macs = PAPER[arch]
+        paper_params, paper_macs = PAPER_M_COMPLEXITY[arch]
         print(f'{arch:<6}{c["params"] / 1e6:>12.2f}{paper_params:>8.2f}'
               f'{c["macs"] / 1e6:>12.1f}{paper_macs:>8}')
 

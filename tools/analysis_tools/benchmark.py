@@ -1,8 +1,8 @@
 """Speed of the EfficientViT backbones and models against baselines measured in the same run.
 
-    python tools/benchmark.py                       # every CPU setting (about 9 min on 2 cores)
-    python tools/benchmark.py --settings fastpath   # one setting
-    python tools/benchmark.py --settings gpu --device cuda
+    python tools/analysis_tools/benchmark.py                      # every CPU setting (~9 min)
+    python tools/analysis_tools/benchmark.py --settings fastpath  # one setting
+    python tools/analysis_tools/benchmark.py --settings gpu --device cuda
 
 Settings (each row carries a ratio against the baseline named in its table):
 
@@ -32,18 +32,22 @@ import platform
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
+import torch.nn as nn
+from mmengine.config import Config
 
-sys.path.insert(0, osp.join(osp.dirname(__file__), '..'))
-import mmevit  # noqa: E402,F401
-from mmevit import benchmark as bm  # noqa: E402
-from mmevit.analysis import count_macs, count_params  # noqa: E402
-from mmevit.deploy import (compiled, deployed_copy, export_onnx, flatten,  # noqa: E402
-                           max_relative_error, onnx_max_relative_error, onnx_session)
+from mmevit import benchmark as bm
+from mmevit.analysis import count_macs, count_params
+from mmevit.apis import build_model
+from mmevit.deploy import (compiled, deployed_copy, export_onnx, flatten, max_relative_error,
+                           onnx_max_relative_error, onnx_session)
+from mmevit.models import ARCHS, EfficientViTM, backbone_class, build_backbone
+from mmevit.testing import detection_batch, randomize_batchnorm
 
-REPO_ROOT = osp.join(osp.dirname(__file__), '..')
+REPO_ROOT = osp.join(osp.dirname(__file__), '..', '..')
+M_ARCHS = tuple(EfficientViTM.arch_settings)
 SETTINGS = ('cpu224', 'detection', 'fastpath', 'training', 'gpu')
 # Published throughput at 224x224 (Liu et al., CVPR 2023): Xeon E5-2690 CPU, V100 GPU.
 PAPER_CPU = {'m4': 88.5, 'mobilenetv2': 32.5}
@@ -58,24 +62,69 @@ DETECTORS = {
 }
 
 
+def benchmark_backbone(name: str, img_size: Optional[int] = None) -> nn.Module:
+    """An EfficientViT (``m0``..``b3``) or mmdet baseline backbone, in eval mode.
+
+    ``img_size`` set: M-series windows as the authors' ImageNet models have them at that size;
+    otherwise the detection backbone's 7x7. Baselines (``mobilenetv2``, ``resnet50``) return
+    their last stage only, like a classifier; EfficientViTs return every stage.
+    """
+    if name in ARCHS:
+        kwargs = {}
+        if img_size is not None and backbone_class(name) is EfficientViTM:
+            kwargs['window_size'] = EfficientViTM.imagenet_window_sizes(img_size)
+        return build_backbone(name, **kwargs).eval()
+    from mmdet.models.backbones import MobileNetV2, ResNet
+    baselines = dict(mobilenetv2=lambda: MobileNetV2(out_indices=(7, )),
+                     resnet50=lambda: ResNet(depth=50, out_indices=(3, )))
+    if name not in baselines:
+        raise ValueError(f'Unknown backbone {name!r}; expected one of '
+                         f'{list(ARCHS) + list(baselines)}')
+    model = baselines[name]()
+    model.eval()  # mmdet's MobileNetV2.train() returns None
+    return model
+
+
+def model_from_config(config: str, device: str = 'cpu') -> nn.Module:
+    """A detector or segmentor from a project config, random weights, eval mode."""
+    return build_model(Config.fromfile(osp.join(REPO_ROOT, config)), device)
+
+
+def training_iteration(config: str, with_cp: bool, reps: int, device: str = 'cpu',
+                       threads: int = 2) -> Dict[str, object]:
+    """Time and peak-memory rise of ``reps`` training iterations (AdamW) of a detector config
+    on 2 random 800x1333 images with one box each, after one warm-up iteration."""
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.with_cp = with_cp
+    model = build_model(cfg, device).train()
+    optim = build_optim_wrapper(model, dict(
+        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05)))
+    data = detection_batch(800, 1333, batch_size=2, device=device, with_targets=True)
+    timing = {}
+    with bm.torch_threads(threads):
+        model.train_step(data, optim)  # warm-up; also allocates the optimizer state
+        peak = bm.peak_memory_during(lambda: timing.update(bm.median_time(
+            lambda: model.train_step(data, optim), 0, reps, device)), device)
+    return dict(iter_s=timing['median_s'], times_s=timing['times_s'],
+                peak_memory_mib=peak / 2 ** 20)
+
+
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--settings', nargs='+', choices=SETTINGS,
                         help='default: every CPU setting, plus gpu with --device cuda')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
-    parser.add_argument('--archs', nargs='+', default=list(bm.M_ARCHS + bm.B_ARCHS),
-                        choices=bm.M_ARCHS + bm.B_ARCHS, help='backbones of cpu224 and gpu')
-    parser.add_argument('--fastpath-archs', nargs='+', default=list(bm.M_ARCHS + ('b0', 'b1')),
-                        choices=bm.M_ARCHS + bm.B_ARCHS,
+    parser.add_argument('--archs', nargs='+', default=list(ARCHS), choices=ARCHS,
+                        help='backbones of cpu224 and gpu')
+    parser.add_argument('--fastpath-archs', nargs='+', default=list(M_ARCHS + ('b0', 'b1')),
+                        choices=ARCHS,
                         help='backbones of the fastpath setting (b2/b3 take ~1 min each)')
-    parser.add_argument('--onnx-archs', nargs='*', default=['m4', 'b1'],
-                        choices=bm.M_ARCHS + bm.B_ARCHS,
+    parser.add_argument('--onnx-archs', nargs='*', default=['m4', 'b1'], choices=ARCHS,
                         help='backbones also exported and timed with onnxruntime (fastpath)')
-    parser.add_argument('--compile-archs', nargs='*', default=['m4', 'b1'],
-                        choices=bm.M_ARCHS + bm.B_ARCHS,
+    parser.add_argument('--compile-archs', nargs='*', default=['m4', 'b1'], choices=ARCHS,
                         help='backbones also timed after torch.compile (fastpath; ~1 min each)')
-    parser.add_argument('--profile-archs', nargs='*', default=['m4', 'b1'],
-                        choices=bm.M_ARCHS + bm.B_ARCHS,
+    parser.add_argument('--profile-archs', nargs='*', default=['m4', 'b1'], choices=ARCHS,
                         help='backbones whose plain and fast CPU time is split by kind of op')
     parser.add_argument('--warmup', type=int, default=2,
                         help='warm-up rounds of the fastpath setting (cpu224 and detection: 1)')
@@ -137,7 +186,7 @@ def cpu224_jobs(args, results) -> List[tuple]:
 
     def build(name):
         def run():
-            model = bm.randomize_batchnorm(bm.build_backbone(name, img_size=224))
+            model = randomize_batchnorm(benchmark_backbone(name, img_size=224))
             rows[name] = dict(setting='cpu224', model=name, params=count_params(model),
                               macs=count_macs(model, (1, 3, 224, 224)),
                               paper_img_per_s=PAPER_CPU.get(name))
@@ -157,7 +206,7 @@ def cpu224_jobs(args, results) -> List[tuple]:
 def detection_jobs(args, results) -> List[tuple]:
     """Detector latency at 800x1333, batch 1, two threads; ratio: over the R50 detector."""
     candidates, rows = {}, {}
-    data = bm.detection_batch(800, 1333)
+    data = detection_batch(800, 1333)
     jobs = []
     for detector, configs in DETECTORS.items():
         for backbone, config in configs.items():
@@ -168,7 +217,7 @@ def detection_jobs(args, results) -> List[tuple]:
                 def run(key=key, config=config, form=form, row=dict(
                         setting='detection', detector=detector, backbone=backbone, form=form,
                         config=config)):
-                    model = bm.build_from_config(osp.join(REPO_ROOT, config))
+                    model = model_from_config(config)
                     if form == 'fast path':
                         model = deployed_copy(model)
                     candidates[key] = lambda: model.test_step(data)
@@ -188,7 +237,7 @@ def fastpath_jobs(args, results) -> List[tuple]:
     """Plain module vs fast path (eager, compiled, onnxruntime) at 800x1344, two threads."""
     def job(name):
         def run():
-            plain = bm.randomize_batchnorm(bm.build_backbone(name))
+            plain = randomize_batchnorm(benchmark_backbone(name))
             fast = deployed_copy(plain)
             x = torch.randn(1, 3, 800, 1344, generator=torch.Generator().manual_seed(0))
             row = dict(setting='fastpath', model=name)
@@ -231,7 +280,7 @@ def training_jobs(args, results) -> List[tuple]:
 
     def job(with_cp):
         def run():
-            row = bm.in_fresh_process(bm.training_iteration, config, with_cp, args.train_reps,
+            row = bm.in_fresh_process(training_iteration, config, with_cp, args.train_reps,
                                       args.device)
             results.append(dict(row, setting='training', with_cp=with_cp))
             return (f'training: with_cp={with_cp} {row["iter_s"]:.2f} s/iter, peak memory '
@@ -244,7 +293,7 @@ def gpu_jobs(args, results) -> List[tuple]:
     """The paper's GPU protocol for M0..M5 and detector latency; needs --device cuda."""
     def throughput(name):
         def run():
-            model = deployed_copy(bm.build_backbone(name, img_size=224)).to(args.device)
+            model = deployed_copy(benchmark_backbone(name, img_size=224)).to(args.device)
             batch = 4096
             while True:  # the largest power of two that fits
                 try:
@@ -267,9 +316,8 @@ def gpu_jobs(args, results) -> List[tuple]:
 
     def latency(detector, backbone, config):
         def run():
-            model = deployed_copy(bm.build_from_config(osp.join(REPO_ROOT, config),
-                                                       args.device))
-            data = bm.detection_batch(800, 1333, device=args.device)
+            model = deployed_copy(model_from_config(config, args.device))
+            data = detection_batch(800, 1333, device=args.device)
             with torch.inference_mode():
                 t = bm.median_time(lambda: model.test_step(data), args.warmup, args.reps,
                                    args.device)
@@ -277,7 +325,7 @@ def gpu_jobs(args, results) -> List[tuple]:
                                 latency_ms=1e3 * t['median_s']))
             return f'gpu: {detector}-{backbone} {1e3 * t["median_s"]:.1f} ms'
         return run
-    jobs = [(f'gpu {n}', throughput(n)) for n in bm.M_ARCHS if n in args.archs]
+    jobs = [(f'gpu {n}', throughput(n)) for n in M_ARCHS if n in args.archs]
     for detector, configs in DETECTORS.items():
         jobs += [(f'gpu {detector}-{b}', latency(detector, b, c)) for b, c in configs.items()]
     return jobs
@@ -384,7 +432,7 @@ def plot(results: List[dict], path: str) -> None:
         ax.set_ylabel('img/s (224x224, batch 16, 1 CPU thread)')
         ax.grid(True, which='both', alpha=0.3)
     axes[0].legend()
-    fig.suptitle(f'Backbone throughput on {machine()["cpu"]} (tools/benchmark.py)', fontsize=9)
+    fig.suptitle(f'Backbone throughput on {machine()["cpu"]} (tools/analysis_tools/benchmark.py)', fontsize=9)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -1,0 +1,5 @@
+"""Runner pieces mmengine lacks; each registers itself in mmengine's root registries."""
+from .hooks import FastPathHook
+from .optim_wrappers import BF16AutocastOptimWrapper
+
+__all__ = ['BF16AutocastOptimWrapper', 'FastPathHook']

@@ -1,0 +1,207 @@
+"""Checkpoints of other layouts into mmevit's models: key conversion for both families and
+strict loading.
+
+mmevit's module names follow timm (``efficientvit_msra`` for the M-series,
+``efficientvit_mit`` for the B-series), so timm checkpoints load as they are; the authors'
+checkpoints (microsoft/Cream, mit-han-lab/efficientvit) are renamed here. Each backbone's
+``filter_checkpoint`` calls its family's filter, which has timm's signature
+``(checkpoint, model)``.
+"""
+import re
+from typing import Dict, Mapping, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Containers in which checkpoints of the ecosystem keep their weights: mmengine ('state_dict'),
+# the authors' M-series and timm training scripts ('model'), DeiT-style scripts ('module').
+_STATE_DICT_KEYS = ('state_dict', 'model', 'module')
+
+
+def unwrap_state_dict(checkpoint: Mapping,
+                      prefix: Optional[str] = 'backbone.') -> Dict[str, torch.Tensor]:
+    """Return the backbone weights held by any checkpoint layout the project accepts.
+
+    Args:
+        checkpoint (Mapping): A loaded checkpoint: a bare state dict, or a dict holding one
+            under ``state_dict``, ``model`` or ``module``.
+        prefix (str, optional): Prefix of the backbone keys inside a whole-model checkpoint
+            (a detector, a segmentor, or the authors' segmentation models). When any key
+            carries it, only those keys are kept, without it; None keeps every key.
+            Defaults to ``'backbone.'``.
+
+    Returns:
+        dict[str, Tensor]: The state dict, ``module.`` (DataParallel) prefixes removed.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise TypeError(f'Expected a checkpoint dict, got {type(checkpoint).__name__}')
+    state_dict = checkpoint
+    for key in _STATE_DICT_KEYS:
+        if isinstance(state_dict.get(key), Mapping):
+            state_dict = state_dict[key]
+            break
+    state_dict = {(k[len('module.'):] if k.startswith('module.') else k): v
+                  for k, v in state_dict.items()}
+    if prefix and any(k.startswith(prefix) for k in state_dict):
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return state_dict
+
+
+def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                            source: str = 'checkpoint') -> None:
+    """Load ``state_dict`` into ``module``, refusing any missing, unexpected or mis-shaped key.
+
+    A backbone that silently keeps random weights for part of its layers gives wrong numbers
+    downstream, so every discrepancy is an error that names the keys (and shapes).
+
+    Args:
+        module (nn.Module): The model to load into.
+        state_dict (Mapping[str, Tensor]): Weights already converted to the model's naming.
+        source (str): Where the weights came from, for error messages.
+    """
+    own = module.state_dict()
+    for key, value in state_dict.items():
+        if key in own and own[key].shape != value.shape:
+            raise ValueError(
+                f'{source}: shape mismatch at {key!r}: checkpoint has {tuple(value.shape)}, '
+                f'{type(module).__name__} expects {tuple(own[key].shape)} (a checkpoint of '
+                f'another arch or family?)')
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    if missing or unexpected:
+        raise ValueError(
+            f'{source} does not match {type(module).__name__}: '
+            f'{len(missing)} missing key(s) {_preview(missing)}, '
+            f'{len(unexpected)} unexpected key(s) {_preview(unexpected)}')
+    module.load_state_dict(state_dict, strict=True)
+
+
+def _preview(keys, limit=5):
+    shown = ', '.join(repr(k) for k in keys[:limit])
+    return f'[{shown}{", ..." if len(keys) > limit else ""}]'
+
+
+# ---------------------------------------------------------------- EfficientViT-M (MSRA)
+
+_MSRA_PATCH_EMBED = {'0': 'conv1', '2': 'conv2', '4': 'conv3', '6': 'conv4'}
+_MSRA_DOWNSAMPLE = {0: 'downsample.res1', 1: 'downsample.patchmerge', 2: 'downsample.res2'}
+
+
+def convert_official_msra_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename the authors' (microsoft/Cream) M-series keys to mmevit's (= timm's) names.
+
+    ``patch_embed.{0,2,4,6}`` -> ``patch_embed.conv{1..4}``; ``.c.`` -> ``.conv.``;
+    ``head.l`` -> ``head.linear``; ``blocks1.j`` -> ``stages.0.blocks.j``; in later stages the
+    first three entries of ``blocksN`` are the downsampling (``res1``, ``patchmerge``,
+    ``res2``) and the rest are ``stages.{N-1}.blocks.{j-3}``.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        parts = key.split('.')
+        parts = ['conv' if p == 'c' else p for p in parts]
+        if parts[0] == 'patch_embed':
+            parts[1] = _MSRA_PATCH_EMBED[parts[1]]
+        elif parts[0] == 'head' and parts[1] == 'l':
+            parts[1] = 'linear'
+        elif parts[0].startswith('blocks'):
+            stage, index = int(parts[0][len('blocks'):]) - 1, int(parts[1])
+            if stage == 0:
+                parts[:2] = ['stages.0.blocks', str(index)]
+            elif index in _MSRA_DOWNSAMPLE:
+                parts[:2] = [f'stages.{stage}.{_MSRA_DOWNSAMPLE[index]}']
+            else:
+                parts[:2] = [f'stages.{stage}.blocks', str(index - 3)]
+        converted['.'.join(parts)] = value
+    return converted
+
+
+def resize_attention_biases(biases: torch.Tensor, num_offsets: int) -> torch.Tensor:
+    """Bicubically resample a (heads, r*r) bias table to (heads, num_offsets)."""
+    heads, old = biases.shape
+    old_side, new_side = round(old ** 0.5), round(num_offsets ** 0.5)
+    if old_side ** 2 != old or new_side ** 2 != num_offsets:
+        raise ValueError(f'attention bias tables must be square, got {old} -> {num_offsets}')
+    resized = F.interpolate(biases.view(1, heads, old_side, old_side).float(),
+                            size=(new_side, new_side), mode='bicubic', align_corners=False)
+    return resized.view(heads, num_offsets).to(biases.dtype)
+
+
+def filter_msra_checkpoint(checkpoint: Mapping, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Turn any accepted M-series checkpoint into a state dict for ``model``.
+
+    Accepted: the authors' ImageNet checkpoints (``{'model': ...}``, keys ``patch_embed.0.c``,
+    ``blocks1.0.mixer.m.attn...``), timm's ``efficientvit_m*`` weights, detector/segmentor
+    checkpoints (keys under ``backbone.``) and mmevit's own. The classifier (``head.*``) and
+    ``attention_bias_idxs`` are dropped; bias tables of another window size (the ImageNet
+    models' 4x4 stage-3 windows) are resized bicubically to the model's windows.
+    """
+    state_dict = unwrap_state_dict(checkpoint)
+    if any(k.startswith(('blocks1.', 'patch_embed.0.')) for k in state_dict):
+        state_dict = convert_official_msra_keys(state_dict)
+    own = model.state_dict()
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith('head.') or key.endswith('attention_bias_idxs'):
+            continue
+        if (key.endswith('attention_biases') and key in own
+                and value.shape[0] == own[key].shape[0] and value.shape != own[key].shape):
+            value = resize_attention_biases(value, own[key].shape[1])
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- EfficientViT-B (MIT)
+
+
+def convert_official_mit_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename the authors' (mit-han-lab) B-series backbone keys to mmevit's (= timm's) names.
+
+    ``input_stem.op_list.0`` -> ``stem.in_conv``; ``input_stem.op_list.{j}`` ->
+    ``stem.res{j-1}``; ``stages.{i}.op_list.{j}`` -> ``stages.{i}.blocks.{j}``.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        key = re.sub(r'^input_stem\.op_list\.0\.', 'stem.in_conv.', key)
+        key = re.sub(r'^input_stem\.op_list\.(\d+)\.',
+                     lambda m: f'stem.res{int(m.group(1)) - 1}.', key)
+        key = re.sub(r'^stages\.(\d+)\.op_list\.', r'stages.\1.blocks.', key)
+        converted[key] = value
+    return converted
+
+
+def filter_mit_checkpoint(checkpoint: Mapping, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Turn any accepted B-series checkpoint into a state dict for ``model``.
+
+    Accepted: the authors' classification and segmentation checkpoints (``backbone.*`` with
+    ``head.*``), timm's ``efficientvit_b*`` weights (``stem.*``, ``stages.*``, ``head.*``),
+    detector/segmentor checkpoints and mmevit's own. Heads are dropped. ``model`` is unused
+    (every key maps one to one) and kept for the common filter signature.
+    """
+    state_dict = unwrap_state_dict(checkpoint)
+    if any(k.startswith('input_stem.') for k in state_dict):
+        state_dict = convert_official_mit_keys(state_dict)
+    return {k: v for k, v in state_dict.items() if not k.startswith('head.')}
+
+
+def convert_official_seg_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename an authors' whole segmentation model (``backbone.*``, ``head.*``) to an mmseg
+    ``EncoderDecoder`` with :class:`~mmevit.models.EfficientViTB` and
+    :class:`~mmevit.models.EfficientViTSegHead` (``backbone.*``, ``decode_head.*``)."""
+    backbone = convert_official_mit_keys(
+        {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')})
+    converted = {f'backbone.{k}': v for k, v in backbone.items()}
+    outputs = sorted({int(m.group(1)) for k in state_dict
+                      if (m := re.match(r'head\.output_ops\.0\.op_list\.(\d+)\.', k))})
+    for key, value in state_dict.items():
+        if not key.startswith('head.'):
+            continue
+        new = re.sub(r'^head\.input_ops\.(\d+)\.(op_list\.0\.)?', r'lateral_convs.\1.', key)
+        new = re.sub(r'^head\.middle\.op_list\.', 'middle.', new)
+        match = re.match(r'^head\.output_ops\.0\.op_list\.(\d+)\.(.*)$', new)
+        if match:
+            is_classifier = int(match.group(1)) == outputs[-1]
+            new = ('conv_seg.' + match.group(2).replace('conv.', '', 1) if is_classifier
+                   else 'final_expand.' + match.group(2))
+        converted[f'decode_head.{new}'] = value
+    return converted

@@ -1,0 +1,61 @@
+"""Convert an authors' or timm EfficientViT checkpoint into an mmevit checkpoint.
+
+Backbone (for ``init_cfg=dict(type='Pretrained', checkpoint=...)``):
+
+    python tools/model_converters/convert_checkpoint.py efficientvit_m4.pth \\
+        pretrained/efficientvit_m4.pth --arch m4
+    python tools/model_converters/convert_checkpoint.py efficientvit_b1_r224.pt \\
+        pretrained/efficientvit_b1.pt --arch b1
+
+Whole segmentation model of the authors (for ``tools/test.py CONFIG CHECKPOINT``):
+
+    python tools/model_converters/convert_checkpoint.py efficientvit_seg_b1_ade20k.pt \\
+        seg_b1_ade20k.pth --segmentor configs/efficientvit_seg_b1_ade20k.py
+
+The weights are loaded strictly into the target model before anything is written, and the
+file is written atomically.
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+from mmevit.apis import build_model
+from mmevit.checkpoint import safe_torch_load
+from mmevit.models import ARCHS, build_backbone
+from mmevit.models.converters import (convert_official_seg_keys, load_state_dict_checked,
+                                      unwrap_state_dict)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='official or timm checkpoint')
+    parser.add_argument('dst', help='output path')
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument('--arch', choices=ARCHS, help='backbone to convert for')
+    target.add_argument('--segmentor', metavar='CONFIG',
+                        help='mmseg config of the whole segmentation model')
+    args = parser.parse_args()
+
+    checkpoint = safe_torch_load(args.src, 'cpu')
+    if args.arch:
+        model = build_backbone(args.arch)
+        state_dict = model.filter_checkpoint(checkpoint)
+        meta = dict(arch=args.arch)
+    else:
+        model = build_model(Config.fromfile(args.segmentor))
+        state_dict = convert_official_seg_keys(unwrap_state_dict(checkpoint, prefix=None))
+        meta = dict(config=osp.basename(args.segmentor))
+    load_state_dict_checked(model, state_dict, source=args.src)  # fails before writing
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    tmp = args.dst + '.tmp'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': dict(meta, converted_from=osp.basename(args.src))}, tmp)
+    os.replace(tmp, args.dst)  # never leave a half-written checkpoint behind
+    print(f'Saved {len(state_dict)} tensors ({type(model).__name__}) to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
