@@ -84,12 +84,13 @@ def relative_error(out, ref):
 REFERENCE_TOL = 1e-4  # relative error, every output of every reference input
 
 
-def pretrained_backbone(arch, checkpoint, scope='mmdet', **kwargs):
-    """The path users take: a config dict through a scope's registry, then init_weights()."""
+def pretrained_backbone(arch, checkpoint, scope='mmdet', type=None, **kwargs):
+    """The path users take: a config dict through a scope's registry, then init_weights().
+    ``type`` defaults to the class of the named ``arch`` (needed for a settings dict)."""
     from mmdet.registry import MODELS as DET_MODELS
     from mmseg.registry import MODELS as SEG_MODELS
     registry = {'mmdet': DET_MODELS, 'mmseg': SEG_MODELS}[scope]
-    model = registry.build(dict(type=backbone_class(arch).__name__, arch=arch,
+    model = registry.build(dict(type=type or backbone_class(arch).__name__, arch=arch,
                                 init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
                                 **kwargs))
     model.init_weights()

@@ -17,7 +17,7 @@ ARCHS = ['b0', 'b1', 'b2', 'b3']
 
 
 def build_pretrained(arch, checkpoint, **kwargs):
-    return pretrained_backbone(arch, checkpoint, scope='mmseg', **kwargs)
+    return pretrained_backbone(arch, checkpoint, scope='mmseg', type='EfficientViTB', **kwargs)
 
 
 @pytest.mark.parametrize('arch', ARCHS)

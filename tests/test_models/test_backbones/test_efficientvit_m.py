@@ -22,7 +22,7 @@ ARCHS = ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']
 
 
 def build_pretrained(arch, checkpoint, **kwargs):
-    return pretrained_backbone(arch, checkpoint, scope='mmdet', **kwargs)
+    return pretrained_backbone(arch, checkpoint, scope='mmdet', type='EfficientViTM', **kwargs)
 
 
 @pytest.mark.parametrize('arch', ARCHS)
