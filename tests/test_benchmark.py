@@ -48,3 +48,18 @@ def test_profile_by_kind_splits_the_time():
     assert set(shares) == set(bm.OP_KINDS) | {'other'}
     assert abs(sum(shares.values()) - 1) < 1e-6
     assert shares['convolution / matmul'] > 0 and shares['element-wise'] > 0
+
+
+def test_count_kernels_counts_work_not_views():
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+    x = torch.randn(1, 8, 16, 16)
+    with torch.inference_mode():
+        kernels = bm.count_kernels(
+            lambda: (torch.relu(conv(x)).permute(0, 2, 3, 1).reshape(1, -1) * 0.5).contiguous())
+    # one convolution (whichever CPU backend runs it), relu, the copy that reshape makes of
+    # the permuted view, the scalar multiply; permute is a view and the scalar's 0-dim
+    # wrapping happens on the host
+    convolutions = {k: n for k, n in kernels.items() if 'conv' in k}
+    assert list(convolutions.values()) == [1]
+    assert {k: n for k, n in kernels.items() if k not in convolutions} == {
+        'clamp_min': 1, 'copy_': 1, 'mul': 1}

@@ -6,11 +6,13 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from conftest import config_model, image
+from mmevit.benchmark import count_kernels
 from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, flatten,
                            max_relative_error, onnx_max_relative_error, onnx_session)
 from mmevit.models import ARCHS, build_backbone
 from mmevit.models.backbones.efficientvit_b import LiteMLA
-from mmevit.models.backbones.efficientvit_m import CascadedGroupAttention
+from mmevit.models.backbones.efficientvit_m import (CascadedGroupAttention, ConvNorm,
+                                                    Residual)
 from mmevit.testing import randomize_batchnorm
 
 
@@ -23,11 +25,19 @@ def test_fast_path_equals_plain(arch):
     plain = plain_backbone(arch)
     fast = deployed_copy(plain)
     assert not any(isinstance(m, _BatchNorm) for m in fast.modules())
+    attns = [m for m in fast.modules() if isinstance(m, CascadedGroupAttention)]
+    in_attention = {id(c) for a in attns for c in a.modules()}
     convs = [m for m in fast.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    # channels-last, except inside the M-series attention whose windows are NCHW
+    for conv in convs:
+        layout = (torch.contiguous_format if id(conv) in in_attention
+                  else torch.channels_last)
+        assert conv.weight.is_contiguous(memory_format=layout)
     if arch.startswith('m'):
-        attns = [m for m in fast.modules() if isinstance(m, CascadedGroupAttention)]
-        assert attns and all(m.deployed_bias is not None for m in attns)
+        assert attns and all(m.deployed_bias is not None and m.queries_scaled for m in attns)
+        assert not any(isinstance(m, Residual) and isinstance(m.m, ConvNorm)
+                       and m.m.conv.groups > 1
+                       for m in fast.modules()), 'a residual depthwise conv was not merged'
     # 100x150: windows padded at every stage, maps smaller than a window in the last ones
     for x in (image(100, 150), image(224, 224, seed=1)):
         with torch.no_grad():
@@ -36,6 +46,25 @@ def test_fast_path_equals_plain(arch):
         for a, b in zip(got, expected):
             assert a.shape == b.shape and a.is_contiguous()  # the usual layout for necks
             assert max_relative_error([a], [b]) < 1e-4
+
+
+def test_fast_path_launches_fewer_kernels():
+    # per M4 forward: no BatchNorm, one multiplication less per attention head (the scale
+    # is in the query convs) and one addition less per residual depthwise conv
+    plain = plain_backbone('m4')
+    fast = deployed_copy(plain)
+    x = image(224, 224)
+    with torch.inference_mode():
+        before, after = count_kernels(lambda: plain(x)), count_kernels(lambda: fast(x))
+    heads = sum(a.num_heads for a in fast.modules() if isinstance(a, CascadedGroupAttention))
+    merged = sum(isinstance(m, Residual) and isinstance(m.m, ConvNorm) and m.m.conv.groups > 1
+                 for m in plain.modules())
+    assert heads == 24 and merged == 16
+    assert before['native_batch_norm'] == 112 and 'native_batch_norm' not in after
+    assert before['mul'] - after['mul'] == heads
+    assert before['add'] - after['add'] == merged
+    convolutions = lambda counts: sum(n for k, n in counts.items() if 'conv' in k)  # noqa
+    assert convolutions(after) == convolutions(before) == 116
 
 
 def test_fast_path_leaves_plain_model_and_is_idempotent_on_detectors():
