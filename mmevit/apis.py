@@ -7,6 +7,7 @@ import argparse
 import copy
 import os
 import os.path as osp
+from typing import List, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -82,6 +83,51 @@ def setup_amp(cfg: Config) -> None:
         cfg.optim_wrapper.loss_scale = 'dynamic'
     else:
         cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
+
+
+def fixed_batch_shapes(cfg: Config) -> List[Tuple[int, int]]:
+    """``(height, width)`` shapes that hold every batch the config's resizing steps make.
+
+    For each ``Resize``, ``RandomResize`` or ``RandomChoiceResize`` of the data pipelines
+    that keeps the aspect ratio, images end within (long, short) of its largest scale, as
+    landscape or portrait: both orientations are listed, padded to the data preprocessor's
+    ``pad_size_divisor``. A fixed-size resize adds its own shape. Empty when the pipelines
+    resize nothing.
+    """
+    divisor = cfg.model.data_preprocessor.get('pad_size_divisor', 1)
+    up = lambda n: -(-int(n) // divisor) * divisor  # noqa: E731
+    shapes = set()
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        while dataset is not None and 'dataset' in dataset:  # RepeatDataset, ...
+            dataset = dataset['dataset']
+        for step in (dataset or {}).get('pipeline', []):
+            if step['type'] not in ('Resize', 'RandomResize', 'RandomChoiceResize'):
+                continue
+            scales = step.get('scales') or step['scale']
+            scales = [scales] if isinstance(scales[0], (int, float)) else scales
+            ratio = max(step.get('ratio_range') or (1, ))
+            long = max(max(s) for s in scales) * ratio
+            short = max(min(s) for s in scales) * ratio
+            if step.get('keep_ratio', False):
+                shapes |= {(up(short), up(long)), (up(long), up(short))}
+            else:  # mmdet's scales are (width, height)
+                shapes |= {(up(h * ratio), up(w * ratio)) for w, h in scales}
+    return sorted(shapes)
+
+
+def setup_compile(cfg: Config) -> None:
+    """``--compile``: the :class:`~mmevit.engine.CompileHook`, and for detectors batches of
+    :func:`fixed_batch_shapes` (:class:`~mmevit.models.FixedShapeDetDataPreprocessor`), so
+    that compiled code and CUDA graphs see a few shapes instead of hundreds."""
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='CompileHook')]
+    preprocessor = cfg.model.data_preprocessor
+    if (task_of(cfg) == 'detection' and preprocessor.get('type') in (
+            'DetDataPreprocessor', 'mmdet.DetDataPreprocessor')):
+        shapes = fixed_batch_shapes(cfg)
+        if shapes:
+            preprocessor.type = 'FixedShapeDetDataPreprocessor'
+            preprocessor.batch_shapes = shapes
 
 
 def setup_test_outputs(cfg: Config, args) -> None:

@@ -202,3 +202,19 @@ def rewrite_annotations(root, edit, split='train'):
     with open(path, 'w') as f:
         json.dump(coco, f)
     return path
+
+
+def assert_same_detections(expected, got, rtol=1e-4, atol=1e-3):
+    """The same boxes, labels and scores in any order (near-equal scores may swap places):
+    every detection of ``got`` has a counterpart in ``expected`` and the counts agree."""
+    assert len(got) == len(expected) > 0
+    assert torch.allclose(got.scores.sort().values, expected.scores.sort().values,
+                          rtol=rtol, atol=1e-6)
+    # coordinates are centres +- sizes: their rounding scales with the image, not the value
+    box_match = ((got.bboxes[:, None] - expected.bboxes[None]).abs()
+                 <= atol + rtol * expected.bboxes.abs().max()).all(-1)
+    score_match = (got.scores[:, None] - expected.scores[None]).abs() <= (
+        1e-6 + rtol * expected.scores[None])
+    label_match = got.labels[:, None] == expected.labels[None]
+    unmatched = ~(box_match & score_match & label_match).any(1)
+    assert not unmatched.any(), f'{int(unmatched.sum())} detections without a counterpart'

@@ -10,8 +10,8 @@ import os.path as osp
 import mmcv
 from mmengine.config import Config, DictAction
 
-import mmevit  # noqa: F401
-from mmevit.apis import task_of
+from mmevit.apis import setup_compile, task_of
+from mmevit.deploy import accelerate
 
 
 def main():
@@ -22,6 +22,8 @@ def main():
     parser.add_argument('--out', required=True, help='output PNG')
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--compile', action='store_true',
+                        help='the fast path compiled (torch.compile; CUDA graphs on GPUs)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, key=value pairs')
     args = parser.parse_args()
@@ -32,20 +34,24 @@ def main():
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     cfg.model.backbone.init_cfg = None  # the checkpoint holds every weight
+    if args.compile:
+        setup_compile(cfg)  # fixed batch shapes
     image = mmcv.imread(args.image, channel_order='rgb')
 
     if task_of(cfg) == 'detection':
-        from mmdet.apis import inference_detector, init_detector
+        from mmdet.apis import inference_detector as inference
+        from mmdet.apis import init_detector as init
         from mmdet.registry import VISUALIZERS
-        model = init_detector(cfg, args.checkpoint, device=args.device)
-        result = inference_detector(model, args.image)
         extra = dict(pred_score_thr=args.score_thr)
     else:
-        from mmseg.apis import inference_model, init_model
+        from mmseg.apis import inference_model as inference
+        from mmseg.apis import init_model as init
         from mmseg.registry import VISUALIZERS
-        model = init_model(cfg, args.checkpoint, device=args.device)
-        result = inference_model(model, args.image)
         extra = {}
+    model = init(cfg, args.checkpoint, device=args.device)
+    if args.compile:
+        accelerate(model)
+    result = inference(model, args.image)
     visualizer = VISUALIZERS.build(cfg.visualizer)
     visualizer.dataset_meta = model.dataset_meta
     visualizer.add_datasample('result', image, result, draw_gt=False, show=False,

@@ -5,7 +5,8 @@ import os.path as osp
 from mmengine.runner import Runner
 
 import mmevit  # noqa: F401  (registers the models and the safe checkpoint loader)
-from mmevit.apis import add_common_args, load_config, setup_launcher, setup_test_outputs
+from mmevit.apis import (add_common_args, load_config, setup_compile, setup_launcher,
+                         setup_test_outputs)
 from mmevit.datasets import TEST_PARTS, check_data_files
 
 
@@ -25,6 +26,10 @@ def parse_args():
         '--fuse', action='store_true',
         help='evaluate the inference fast path (BN folded, channels-last backbone; '
         'mmevit/deploy/)')
+    parser.add_argument(
+        '--compile', action='store_true',
+        help='run the backbone compiled (torch.compile; CUDA graphs on GPUs) on batches of a '
+        'few fixed shapes; with --fuse, the fast path is compiled: mmevit.engine.CompileHook')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -39,6 +44,8 @@ def main():
     setup_test_outputs(cfg, args)
     if args.fuse:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='FastPathHook')]
+    if args.compile:
+        setup_compile(cfg)
     check_data_files(cfg, TEST_PARTS)
     Runner.from_cfg(cfg).test()
 

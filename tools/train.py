@@ -4,7 +4,8 @@ import argparse
 from mmengine.runner import Runner
 
 import mmevit  # registers the models and the safe checkpoint loader
-from mmevit.apis import add_common_args, load_config, setup_amp, setup_launcher, task_of
+from mmevit.apis import (add_common_args, load_config, setup_amp, setup_compile, setup_launcher,
+                         task_of)
 from mmevit.datasets import TRAIN_PARTS, check_data_files
 
 
@@ -13,6 +14,10 @@ def parse_args():
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--amp', action='store_true', default=False,
                         help='enable automatic mixed precision (fp16 on GPU, bf16 on CPU)')
+    parser.add_argument(
+        '--compile', action='store_true',
+        help='train the backbone compiled (torch.compile; CUDA graphs on GPUs) on batches of '
+        'a few fixed shapes: mmevit.engine.CompileHook')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate with the total batch size')
     parser.add_argument(
@@ -29,6 +34,8 @@ def main():
     setup_launcher(cfg, args)
     if args.amp:
         setup_amp(cfg)
+    if args.compile:
+        setup_compile(cfg)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError(f'{args.config} has no auto_scale_lr.base_batch_size to scale from')

@@ -1,5 +1,5 @@
 """Runner pieces mmengine lacks; each registers itself in mmengine's root registries."""
-from .hooks import FastPathHook
+from .hooks import CompileHook, FastPathHook
 from .optim_wrappers import BF16AutocastOptimWrapper
 
-__all__ = ['BF16AutocastOptimWrapper', 'FastPathHook']
+__all__ = ['BF16AutocastOptimWrapper', 'CompileHook', 'FastPathHook']

@@ -1,8 +1,17 @@
-"""Hooks that switch a Runner's model to its inference forms."""
+"""Hooks that switch a Runner's model to its inference fast path or its compiled path."""
+from typing import Optional, Sequence
+
+import torch
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from mmevit.deploy import fast_path
+from mmevit.deploy import DEFAULT_MODULES, compile_model, fast_path
+from mmevit.deploy.compile import FirstCallTimer
+
+
+def _unwrapped(runner):
+    return runner.model.module if is_model_wrapper(runner.model) else runner.model
 
 
 @HOOKS.register_module()
@@ -15,7 +24,86 @@ class FastPathHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_test(self, runner) -> None:
-        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
-        fast_path(model)
+        fast_path(_unwrapped(runner))
         runner.logger.info('Testing the inference fast path (BatchNorm folded, channels-last '
                            'backbone)')
+
+
+@HOOKS.register_module()
+class CompileHook(Hook):
+    """Run parts of the model compiled (:func:`mmevit.deploy.compile_model`): torch.compile,
+    with CUDA graphs on GPUs under ``mode='reduce-overhead'``.
+
+    ``tools/train.py --compile`` and ``tools/test.py --compile`` add it (see
+    :func:`mmevit.apis.setup_compile`); in a config::
+
+        custom_hooks = [dict(type='CompileHook', modules=('backbone', 'neck'))]
+
+    The model is compiled once, when training or testing starts: after the checkpoint is
+    loaded or resumed, after the model is wrapped for DDP, and after :class:`FastPathHook`.
+    Compilation itself happens in the first iteration of each phase (training, validation,
+    testing), whose time is logged.
+
+    Args:
+        modules (Sequence[str]): Submodules to compile. Defaults to ``('backbone', )``.
+        mode (str, optional): ``torch.compile`` mode. Defaults to ``'reduce-overhead'``.
+        dynamic (bool, optional): ``torch.compile``'s ``dynamic``. Defaults to False (one
+            specialisation per shape, as CUDA graphs need).
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, modules: Sequence[str] = DEFAULT_MODULES,
+                 mode: Optional[str] = 'reduce-overhead', dynamic: Optional[bool] = False):
+        self.modules = tuple(modules)
+        self.mode = mode
+        self.dynamic = dynamic
+        self.compiled = False
+        self.timers = {phase: FirstCallTimer() for phase in ('train', 'val', 'test')}
+
+    def _compile(self, runner) -> None:
+        if self.compiled:
+            return
+        names = compile_model(_unwrapped(runner), self.modules, mode=self.mode,
+                              dynamic=self.dynamic)
+        self.compiled = True
+        runner.logger.info(f'Compiled {names} (torch.compile, mode={self.mode}, dynamic='
+                           f'{self.dynamic}); the first iteration of each phase compiles')
+
+    def _begin(self, phase: str) -> None:
+        # a new step for CUDA graphs: outputs of the previous replay may be overwritten
+        torch.compiler.cudagraph_mark_step_begin()
+        self.timers[phase].begin()
+
+    def _end(self, runner, phase: str) -> None:
+        seconds = self.timers[phase].end()
+        if seconds is not None:
+            runner.logger.info(f'{phase}: the first iteration took {seconds:.1f} s '
+                               f'(torch.compile traces and compiles in it)')
+
+    def before_train(self, runner) -> None:
+        self._compile(runner)
+
+    def before_val(self, runner) -> None:
+        self._compile(runner)
+
+    def before_test(self, runner) -> None:
+        self._compile(runner)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._begin('train')
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._end(runner, 'train')
+
+    def before_val_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._begin('val')
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._end(runner, 'val')
+
+    def before_test_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self._begin('test')
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self._end(runner, 'test')

@@ -1,7 +1,9 @@
 from .backbones import EfficientViT, EfficientViTB, EfficientViTM
 from .builder import ARCHS, backbone_class, build_backbone
+from .data_preprocessors import FixedShapeDetDataPreprocessor
 from .decode_heads import EfficientViTSegHead
 from .necks import EfficientViTFPN
 
 __all__ = ['EfficientViTM', 'EfficientViT', 'EfficientViTB', 'EfficientViTFPN',
-           'EfficientViTSegHead', 'ARCHS', 'backbone_class', 'build_backbone']
+           'EfficientViTSegHead', 'FixedShapeDetDataPreprocessor', 'ARCHS', 'backbone_class',
+           'build_backbone']
