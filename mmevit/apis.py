@@ -119,8 +119,12 @@ def fixed_batch_shapes(cfg: Config) -> List[Tuple[int, int]]:
 def setup_compile(cfg: Config) -> None:
     """``--compile``: the :class:`~mmevit.engine.CompileHook`, and for detectors batches of
     :func:`fixed_batch_shapes` (:class:`~mmevit.models.FixedShapeDetDataPreprocessor`), so
-    that compiled code and CUDA graphs see a few shapes instead of hundreds."""
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='CompileHook')]
+    that compiled code and CUDA graphs see a few shapes instead of hundreds. A
+    ``CompileHook`` the config already has is kept as it is."""
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(hook.get('type') in ('CompileHook', 'mmevit.CompileHook') for hook in hooks):
+        hooks.append(dict(type='CompileHook'))
+    cfg.custom_hooks = hooks
     preprocessor = cfg.model.data_preprocessor
     if (task_of(cfg) == 'detection' and preprocessor.get('type') in (
             'DetDataPreprocessor', 'mmdet.DetDataPreprocessor')):

@@ -51,3 +51,22 @@ def detection_batch(height: int, width: int, batch_size: int = 1, device: str = 
             sample.gt_instances = gt
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def segmentation_batch(height: int, width: int, batch_size: int = 1, device: str = 'cpu',
+                       num_classes: int = 19, seed: int = 0) -> dict:
+    """A ``test_step``/``train_step`` input of random uint8 images and label maps."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    g = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(batch_size):
+        inputs.append(torch.randint(0, 256, (3, height, width), generator=g,
+                                    dtype=torch.uint8).to(device))
+        sample = SegDataSample(metainfo=dict(img_shape=(height, width),
+                                             ori_shape=(height, width),
+                                             pad_shape=(height, width)))
+        sample.gt_sem_seg = PixelData(data=torch.randint(
+            0, num_classes, (1, height, width), generator=g).to(device))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)

@@ -13,8 +13,9 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 
 from conftest import REPO_ROOT, assert_same_detections, config_model
-from mmevit.apis import build_model, fixed_batch_shapes
-from mmevit.deploy import TensorForward, accelerate, compile_model, flatten, max_relative_error
+from mmevit.apis import build_model, fixed_batch_shapes, setup_compile
+from mmevit.deploy import (TensorForward, accelerate, compile_model, flatten, half_precision,
+                           max_relative_error)
 from mmevit.models import FixedShapeDetDataPreprocessor
 from mmevit.testing import detection_batch, randomize_batchnorm
 
@@ -122,5 +123,34 @@ def test_compiled_training_equals_eager(arch):
 def test_compile_model_names_and_skips():
     model = build_model(Config.fromfile(f'{REPO_ROOT}/configs/{DETECTORS["m4"]}'))
     assert compile_model(model, ('backbone', 'neck', 'decode_head')) == ['backbone', 'neck']
-    with pytest.raises(TypeError, match='not a module to compile'):
+    with pytest.raises(TypeError, match='RetinaNet.test_cfg is a ConfigDict, not a module'):
         compile_model(model, ('test_cfg', ))
+
+
+def test_half_precision_network_with_float32_post_processing():
+    eager = detector('m4')
+    half = copy.deepcopy(eager)
+    assert half_precision(half) == ['backbone', 'neck', 'bbox_head']
+    data = detection_batch(128, 160, batch_size=2)
+    with torch.no_grad():
+        x = eager.data_preprocessor(data, False)['inputs']
+        outputs = flatten(TensorForward(half)(x))
+        assert all(o.dtype == torch.float32 for o in outputs)  # handed on in float32
+        # bfloat16 on the CPU: about 3 significant digits
+        assert max_relative_error(outputs, flatten(TensorForward(eager)(x))) < 0.05
+        results = half.test_step(data)  # NMS gets float32 boxes
+    assert results[0].pred_instances.scores.dtype == torch.float32
+    copied = copy.deepcopy(half)  # the wrapped forward follows the copy
+    assert copied.backbone.forward.__self__ is copied.backbone
+
+
+def test_setup_compile_adds_the_hook_and_fixed_shapes_once():
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/retinanet_evit_m4_1x.py')
+    setup_compile(cfg)
+    assert cfg.custom_hooks == [dict(type='CompileHook')]
+    assert cfg.model.data_preprocessor.type == 'FixedShapeDetDataPreprocessor'
+    assert cfg.model.data_preprocessor.batch_shapes == [(800, 1344), (1344, 800)]
+    configured = [dict(type='CompileHook', backend='aot_eager')]
+    cfg.custom_hooks = list(configured)
+    setup_compile(cfg)
+    assert cfg.custom_hooks == configured  # the config's own hook is kept as it is

@@ -27,6 +27,10 @@ def parse_args():
         help='evaluate the inference fast path (BN folded, channels-last backbone; '
         'mmevit/deploy/)')
     parser.add_argument(
+        '--fp16', action='store_true',
+        help='the network in half precision (float16 on GPUs, bfloat16 on CPUs; '
+        'post-processing in float32): mmevit.engine.HalfPrecisionHook')
+    parser.add_argument(
         '--compile', action='store_true',
         help='run the backbone compiled (torch.compile; CUDA graphs on GPUs) on batches of a '
         'few fixed shapes; with --fuse, the fast path is compiled: mmevit.engine.CompileHook')
@@ -44,6 +48,8 @@ def main():
     setup_test_outputs(cfg, args)
     if args.fuse:
         cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='FastPathHook')]
+    if args.fp16:
+        cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(type='HalfPrecisionHook')]
     if args.compile:
         setup_compile(cfg)
     check_data_files(cfg, TEST_PARTS)

@@ -1,4 +1,5 @@
-"""The compiled path: torch.compile of a model's tensor work, with CUDA graphs on GPUs.
+"""The compiled path: torch.compile of a model's tensor work, with CUDA graphs on GPUs; and
+half-precision inference of the same parts.
 
 On a GPU the EfficientViT backbones are launch-bound: one M4 forward at batch 1 launches
 hundreds of small kernels, and the GPU idles between them. ``torch.compile`` fuses the
@@ -8,9 +9,10 @@ shapes, so batches should come in a few shapes
 (:class:`~mmevit.models.FixedShapeDetDataPreprocessor`). On a CPU the same call compiles
 without CUDA graphs.
 """
+import functools
 import time
 import types
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -21,6 +23,70 @@ from mmevit.deploy.fast_path import fast_path
 #: Necks and heads (``'neck'``, ``'bbox_head'``, ``'rpn_head'``, ``'decode_head'``) can be
 #: added; RoI heads see a varying number of boxes and stay eager.
 DEFAULT_MODULES = ('backbone', )
+#: The parts of detectors and segmentors that compute on tensors only (post-processing such
+#: as NMS lives in the heads' ``predict`` methods, outside their ``forward``).
+NETWORK_MODULES = ('backbone', 'neck', 'bbox_head', 'rpn_head', 'decode_head')
+
+
+def _submodules(model: nn.Module, names: Sequence[str]):
+    for name in names:
+        module = getattr(model, name, None)
+        if module is None:
+            continue
+        if not isinstance(module, nn.Module):
+            raise TypeError(f'{type(model).__name__}.{name} is a {type(module).__name__}, '
+                            f'not a module')
+        yield name, module
+
+
+def _wrap_forward(module: nn.Module, wrap: Callable) -> None:
+    """Replace ``module.forward`` by ``wrap(f)``, ``f`` being its current forward function,
+    bound to the module: a deepcopy of the model (EMA, say) binds it to the copy instead
+    of calling back into the original."""
+    bound = module.__dict__.get('forward')  # set by an earlier wrap
+    function = bound.__func__ if bound is not None else type(module).forward
+    module.forward = types.MethodType(wrap(function), module)
+
+
+def _to_float32(outputs):
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float() if outputs.is_floating_point() else outputs
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(_to_float32(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return {k: _to_float32(v) for k, v in outputs.items()}
+    return outputs
+
+
+def half_precision(model: nn.Module, modules: Sequence[str] = NETWORK_MODULES,
+                   dtype: Optional[torch.dtype] = None) -> List[str]:
+    """Run parts of a model under autocast, in place; returns the names changed.
+
+    Each module's forward runs under ``torch.autocast`` and hands float32 outputs on, so
+    post-processing (box decoding, NMS, resizing of logits) stays in float32, as mmcv's
+    kernels need. The B-series linear attention stays float32 inside (see ``LiteMLA``).
+    Apply before :func:`compile_model`, which then compiles the casts in.
+
+    Args:
+        model (nn.Module): An mmdet detector or mmseg segmentor.
+        modules (Sequence[str]): Submodules; absent ones are skipped. Defaults to
+            :data:`NETWORK_MODULES`.
+        dtype (torch.dtype, optional): float16 by default on GPUs, bfloat16 on CPUs.
+    """
+    device = next(model.parameters()).device.type
+    dtype = dtype or (torch.bfloat16 if device == 'cpu' else torch.float16)
+
+    def wrap(function):
+        @functools.wraps(function)
+        def forward(self, *args, **kwargs):
+            with torch.autocast(device, dtype):
+                return _to_float32(function(self, *args, **kwargs))
+        return forward
+    names = []
+    for name, module in _submodules(model, modules):
+        _wrap_forward(module, wrap)
+        names.append(name)
+    return names
 
 
 def compile_model(model: nn.Module, modules: Sequence[str] = DEFAULT_MODULES,
@@ -28,7 +94,7 @@ def compile_model(model: nn.Module, modules: Sequence[str] = DEFAULT_MODULES,
                   **compile_kwargs) -> List[str]:
     """Compile parts of a detector or segmentor in place; returns the names compiled.
 
-    Each named submodule's ``forward`` is replaced by its ``torch.compile``: the module keeps
+    Each named submodule's forward is replaced by its ``torch.compile``: the module keeps
     its parameters, state-dict keys and hooks (checkpoints, DDP, ``with_cp``, frozen stages
     and ``norm_eval`` work as before), and callers that invoke ``forward`` directly, as
     mmseg's decode heads do, get the compiled code too. Compilation happens at the first
@@ -46,32 +112,26 @@ def compile_model(model: nn.Module, modules: Sequence[str] = DEFAULT_MODULES,
         **compile_kwargs: Further ``torch.compile`` arguments.
     """
     compiled = []
-    for name in modules:
-        module = getattr(model, name, None)
-        if module is None:
-            continue
-        if not isinstance(module, nn.Module):
-            raise TypeError(f'{type(model).__name__}.{name} is a {type(module).__name__}, '
-                            f'not a module to compile')
-        # the class's function compiled and bound to this module: a deepcopy of the model
-        # (EMA, say) binds it to the copy instead of calling back into the original
-        module.forward = types.MethodType(
-            torch.compile(type(module).forward, mode=mode, dynamic=dynamic, **compile_kwargs),
-            module)
+    for name, module in _submodules(model, modules):
+        _wrap_forward(module, lambda function: torch.compile(
+            function, mode=mode, dynamic=dynamic, **compile_kwargs))
         compiled.append(name)
     return compiled
 
 
 def accelerate(model: nn.Module, modules: Sequence[str] = DEFAULT_MODULES,
                mode: Optional[str] = 'reduce-overhead', dynamic: Optional[bool] = False,
-               **compile_kwargs) -> nn.Module:
-    """The inference fast path (:func:`~mmevit.deploy.fast_path`) compiled by
-    :func:`compile_model`, in place; for the Python API and inferencers::
+               half: bool = False, **compile_kwargs) -> nn.Module:
+    """The inference fast path (:func:`~mmevit.deploy.fast_path`), in half precision with
+    ``half`` (:func:`half_precision`), compiled by :func:`compile_model`, in place; for the
+    Python API and inferencers::
 
         inferencer = DetInferencer('configs/retinanet_evit_m4_1x.py', 'epoch_12.pth')
         accelerate(inferencer.model)
     """
     fast_path(model)
+    if half:
+        half_precision(model)
     compile_model(model, modules, mode=mode, dynamic=dynamic, **compile_kwargs)
     return model
 

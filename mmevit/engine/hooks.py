@@ -6,7 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from mmevit.deploy import DEFAULT_MODULES, compile_model, fast_path
+from mmevit.deploy import DEFAULT_MODULES, compile_model, fast_path, half_precision
 from mmevit.deploy.compile import FirstCallTimer
 
 
@@ -30,6 +30,22 @@ class FastPathHook(Hook):
 
 
 @HOOKS.register_module()
+class HalfPrecisionHook(Hook):
+    """Test the model's network in half precision (:func:`mmevit.deploy.half_precision`):
+    float16 on GPUs, bfloat16 on CPUs; post-processing stays float32.
+
+    ``tools/test.py --fp16`` adds it. It runs after :class:`FastPathHook` and before
+    :class:`CompileHook`, which then compiles the casts in.
+    """
+
+    priority = 'NORMAL'
+
+    def before_test(self, runner) -> None:
+        names = half_precision(_unwrapped(runner))
+        runner.logger.info(f'Testing {names} in half precision (autocast)')
+
+
+@HOOKS.register_module()
 class CompileHook(Hook):
     """Run parts of the model compiled (:func:`mmevit.deploy.compile_model`): torch.compile,
     with CUDA graphs on GPUs under ``mode='reduce-overhead'``.
@@ -49,15 +65,20 @@ class CompileHook(Hook):
         mode (str, optional): ``torch.compile`` mode. Defaults to ``'reduce-overhead'``.
         dynamic (bool, optional): ``torch.compile``'s ``dynamic``. Defaults to False (one
             specialisation per shape, as CUDA graphs need).
+        backend (str): ``torch.compile`` backend; ``mode`` applies to ``'inductor'`` only.
+            ``'aot_eager'`` traces as inductor does but runs eager kernels, which checks a
+            set-up quickly. Defaults to ``'inductor'``.
     """
 
     priority = 'LOW'
 
     def __init__(self, modules: Sequence[str] = DEFAULT_MODULES,
-                 mode: Optional[str] = 'reduce-overhead', dynamic: Optional[bool] = False):
+                 mode: Optional[str] = 'reduce-overhead', dynamic: Optional[bool] = False,
+                 backend: str = 'inductor'):
         self.modules = tuple(modules)
-        self.mode = mode
+        self.mode = mode if backend == 'inductor' else None
         self.dynamic = dynamic
+        self.backend = backend
         self.compiled = False
         self.timers = {phase: FirstCallTimer() for phase in ('train', 'val', 'test')}
 
@@ -65,10 +86,11 @@ class CompileHook(Hook):
         if self.compiled:
             return
         names = compile_model(_unwrapped(runner), self.modules, mode=self.mode,
-                              dynamic=self.dynamic)
+                              dynamic=self.dynamic, backend=self.backend)
         self.compiled = True
-        runner.logger.info(f'Compiled {names} (torch.compile, mode={self.mode}, dynamic='
-                           f'{self.dynamic}); the first iteration of each phase compiles')
+        runner.logger.info(f'Compiled {names} (torch.compile, backend={self.backend}, '
+                           f'mode={self.mode}, dynamic={self.dynamic}); the first iteration '
+                           f'of each phase compiles')
 
     def _begin(self, phase: str) -> None:
         # a new step for CUDA graphs: outputs of the previous replay may be overwritten

@@ -53,3 +53,38 @@ def test_get_flops_rows():
     text = check(run_tool('analysis_tools/get_flops.py', '--configs',
                           'configs/efficientvit_seg_b0_cityscapes.py'))
     assert '| `efficientvit_seg_b0_cityscapes.py` | 512x1024 | 0.71 | 1.1 | 75.7 mIoU |' in text
+
+
+def test_benchmark_gpu_and_kernels_settings_run_on_cpu(tmp_path):
+    # the GPU protocol's code, run small on the CPU: tables with headers, rows, ratios
+    out = str(tmp_path / 'gpu.json')
+    text = check(run_tool(
+        'analysis_tools/benchmark.py', '--settings', 'kernels', 'gpu', '--device', 'cpu',
+        '--kernel-archs', 'm0', '--kernel-forms', 'plain', 'fast path',
+        '--gpu-detectors', 'RetinaNet-m4', 'RetinaNet-resnet50', '--gpu-forms', 'fast path',
+        'fast path fp16', '--gpu-segmentors', 'b0-cityscapes', '--seg-size', '64', '128',
+        '--gpu-archs', 'm0', '--max-batch', '2', '--train-detectors', 'RetinaNet-m4',
+        'RetinaNet-resnet50', '--train-forms', 'eager', 'amp', '--det-size', '128', '160',
+        '--gpu-warmup', '1', '--gpu-reps', '1', '--gpu-train-reps', '1', '--out', out,
+        '--plot', ''))
+    for header in ('| backbone | device | form | kernels |', '| detector | form | latency (ms) |',
+                   '| segmentor | size | form |', '| backbone | implementation | batch |',
+                   '| detector | form | ms/iter |'):
+        assert header in text
+    with open(out) as f:
+        rows = json.load(f)['results']
+    latency = {(r['model'], r['form']): r for r in rows if r.get('measure') == 'latency'}
+    assert set(latency) == {(m, f) for m in ('RetinaNet-m4', 'RetinaNet-resnet50',
+                                             'b0-cityscapes')
+                            for f in ('eager', 'fast path', 'fast path fp16')}
+    for (model, form), row in latency.items():
+        bound = {'eager': 0, 'fast path': 1e-4, 'fast path fp16': 0.1}[form]
+        assert row['max_rel_error'] <= bound, (model, form)
+    assert '| RetinaNet-resnet50 | eager |' in text and '| 1.00x |' in text
+    training = [r for r in rows if r.get('measure') == 'training']
+    assert {(r['model'], r['form']) for r in training} == {
+        ('RetinaNet-m4', 'eager'), ('RetinaNet-m4', 'amp'), ('RetinaNet-resnet50', 'eager'),
+        ('RetinaNet-resnet50', 'amp')}
+    assert all(r['projected_1x_hours'] == 87960 * r['iter_s'] / 3600 for r in training)
+    kernels = {r['form']: r['kernels'] for r in rows if r['setting'] == 'kernels'}
+    assert kernels['fast path'] < kernels['plain']

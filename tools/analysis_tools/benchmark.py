@@ -15,8 +15,16 @@ Settings (each row carries a ratio against the baseline named in its table):
   relative errors; for some, the CPU time split by kind of op (torch.profiler);
 * ``training`` one RetinaNet-M4 training iteration (2 images of 800x1333, AdamW) with and
   without ``with_cp``, each in a fresh process: time and the rise of peak memory;
-* ``gpu``      the paper's GPU protocol (224x224, largest power-of-two batch, fp16 autocast)
-  and detector latency at 1333x800; needs ``--device cuda``.
+* ``kernels``  kernels one backbone forward launches (torch.profiler): plain, fast path and
+  compiled, for M4 and B1 at 800x1344 (on a CPU: the aten ops that would each launch one);
+* ``gpu``      with ``--device cuda``: ``test_step`` latency of RetinaNet and Mask R-CNN with
+  M4, B1, ResNet-50 and MobileNetV2 at 800x1333 and of the B-series segmentors at
+  512x512/1024x2048, eager and in every fast form (fast path, compiled with CUDA graphs,
+  fp16), with their score differences from eager; backbone throughput at 224x224 in fp16
+  against timm's implementations when timm is installed; training iterations (eager,
+  compiled, AMP) with peak memory, compile time, gradient agreement and the projected COCO
+  1x wall time on 8 GPUs. Ratios are over the eager ResNet-50 detector of the same run.
+  ``--device cpu`` runs the same code (for checking it, not for figures).
 
 Candidates of a setting are timed round-robin, one call of each in turn (a shared machine's
 slow phases then hit all of them), and medians of ``--reps`` rounds (``--det-reps`` for
@@ -25,6 +33,7 @@ markdown, and everything goes to ``--out`` (JSON) with the machine's description
 draws backbone speed against params and MACs from the ``cpu224`` rows.
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -32,7 +41,7 @@ import platform
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -41,25 +50,40 @@ from mmengine.config import Config
 from mmevit import benchmark as bm
 from mmevit.analysis import count_macs, count_params
 from mmevit.apis import build_model
-from mmevit.deploy import (compiled, deployed_copy, export_onnx, flatten, max_relative_error,
-                           onnx_max_relative_error, onnx_session)
+from mmevit.deploy import (TensorForward, compiled, deployed_copy, export_onnx, fast_path,
+                           flatten, max_relative_error, onnx_max_relative_error, onnx_session)
 from mmevit.models import ARCHS, EfficientViTM, backbone_class, build_backbone
-from mmevit.testing import detection_batch, randomize_batchnorm
+from mmevit.testing import detection_batch, randomize_batchnorm, segmentation_batch
 
 REPO_ROOT = osp.join(osp.dirname(__file__), '..', '..')
 M_ARCHS = tuple(EfficientViTM.arch_settings)
-SETTINGS = ('cpu224', 'detection', 'fastpath', 'training', 'gpu')
+SETTINGS = ('cpu224', 'detection', 'fastpath', 'training', 'kernels', 'gpu')
 # Published throughput at 224x224 (Liu et al., CVPR 2023): Xeon E5-2690 CPU, V100 GPU.
 PAPER_CPU = {'m4': 88.5, 'mobilenetv2': 32.5}
 PAPER_GPU = {'m4': 15914}
 DETECTORS = {
     'RetinaNet': dict(m4='configs/retinanet_evit_m4_1x.py',
+                      b1='configs/retinanet_evit_b1_1x.py',
                       resnet50='configs/baselines/retinanet_r50_1x.py',
                       mobilenetv2='configs/baselines/retinanet_mobilenetv2_1x.py'),
     'Mask R-CNN': dict(m4='configs/mask_rcnn_evit_m4_1x.py',
+                       b1='configs/mask_rcnn_evit_b1_1x.py',
                        resnet50='configs/baselines/mask_rcnn_r50_1x.py',
                        mobilenetv2='configs/baselines/mask_rcnn_mobilenetv2_1x.py'),
 }
+DETECTOR_NAMES = [f'{d}-{b}' for d, configs in DETECTORS.items() for b in configs]
+# B-series segmentors at the protocols' sizes: ADE20K 512x512, Cityscapes 1024x2048
+SEGMENTORS = {f'{arch}-ade20k': (f'configs/efficientvit_seg_{arch}_ade20k.py', (512, 512))
+              for arch in ('b1', 'b2', 'b3')}
+SEGMENTORS.update({f'{arch}-cityscapes': (f'configs/efficientvit_seg_{arch}_cityscapes.py',
+                                          (1024, 2048)) for arch in ('b0', 'b1', 'b2', 'b3')})
+# inference forms: eager; the fast path; the fast path with its backbone compiled (CUDA graphs
+# on GPUs), or with backbone, neck and dense heads compiled; each also under fp16 autocast
+INFERENCE_FORMS = ('eager', 'fast path', 'fast path fp16', 'compiled', 'compiled fp16',
+                   'compiled all', 'compiled all fp16')
+TRAINING_FORMS = ('eager', 'compiled', 'amp', 'compiled amp')
+# COCO 1x: 117266 train2017 images with annotations, 16 per iteration, 12 epochs
+COCO_1X_ITERATIONS = 12 * -(-117266 // 16)
 
 
 def benchmark_backbone(name: str, img_size: Optional[int] = None) -> nn.Module:
@@ -90,24 +114,63 @@ def model_from_config(config: str, device: str = 'cpu') -> nn.Module:
     return build_model(Config.fromfile(osp.join(REPO_ROOT, config)), device)
 
 
-def training_iteration(config: str, with_cp: bool, reps: int, device: str = 'cpu',
-                       threads: int = 2) -> Dict[str, object]:
+def training_iteration(config: str, reps: int, device: str = 'cpu', threads: int = 2,
+                       with_cp: bool = False, compiled: bool = False, amp: bool = False,
+                       warmup: int = 1, size: Sequence[int] = (800, 1333)
+                       ) -> Dict[str, object]:
     """Time and peak-memory rise of ``reps`` training iterations (AdamW) of a detector config
-    on 2 random 800x1333 images with one box each, after one warm-up iteration."""
+    on 2 random images with one box each, after ``warmup`` iterations (the first one
+    compiles; its time is reported). ``compiled``: the backbone compiled as by ``--compile``
+    (fixed batch shapes, CUDA graphs on GPUs), and the relative difference of one step's
+    gradients from eager's, float32, same weights. ``amp``: fp16 with loss scaling on GPUs,
+    bfloat16 on CPUs, as ``--amp``."""
     from mmengine.optim import build_optim_wrapper
+
+    from mmevit.apis import setup_compile
+    from mmevit.deploy import compile_model
     cfg = Config.fromfile(config)
     cfg.model.backbone.with_cp = with_cp
+    if compiled:
+        setup_compile(cfg)
+    torch.manual_seed(0)  # the same random weights in every form
     model = build_model(cfg, device).train()
+    data = detection_batch(*size, batch_size=2, device=device, with_targets=True)
+    row = {}
+    if compiled:
+        eager = copy.deepcopy(model)
+        compile_model(model)
+        grads = [gradient_vector(m, data) for m in (eager, model)]
+        row['grad_rel_error'] = float((grads[1] - grads[0]).norm() / grads[0].norm())
+        del eager
+    wrapper = 'OptimWrapper'
+    if amp:
+        wrapper = 'AmpOptimWrapper' if device.startswith('cuda') else 'BF16AutocastOptimWrapper'
     optim = build_optim_wrapper(model, dict(
-        optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05)))
-    data = detection_batch(800, 1333, batch_size=2, device=device, with_targets=True)
+        type=wrapper, optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05)))
     timing = {}
     with bm.torch_threads(threads):
-        model.train_step(data, optim)  # warm-up; also allocates the optimizer state
+        start = time.perf_counter()
+        model.train_step(data, optim)  # also allocates the optimizer state; compiles
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        row['first_iter_s'] = time.perf_counter() - start
+        for _ in range(warmup - 1):
+            model.train_step(data, optim)
         peak = bm.peak_memory_during(lambda: timing.update(bm.median_time(
             lambda: model.train_step(data, optim), 0, reps, device)), device)
-    return dict(iter_s=timing['median_s'], times_s=timing['times_s'],
+    return dict(row, iter_s=timing['median_s'], times_s=timing['times_s'],
                 peak_memory_mib=peak / 2 ** 20)
+
+
+def gradient_vector(model: nn.Module, data: dict) -> torch.Tensor:
+    """Every parameter's gradient of one training loss, flattened (then cleared)."""
+    model.zero_grad()
+    batch = model.data_preprocessor(data, True)
+    loss, _ = model.parse_losses(model(**batch, mode='loss'))
+    loss.backward()
+    grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    model.zero_grad()
+    return grads
 
 
 def parse_args():
@@ -116,7 +179,7 @@ def parse_args():
                         help='default: every CPU setting, plus gpu with --device cuda')
     parser.add_argument('--device', default='cpu', help='cpu or cuda')
     parser.add_argument('--archs', nargs='+', default=list(ARCHS), choices=ARCHS,
-                        help='backbones of cpu224 and gpu')
+                        help='backbones of cpu224')
     parser.add_argument('--fastpath-archs', nargs='+', default=list(M_ARCHS + ('b0', 'b1')),
                         choices=ARCHS,
                         help='backbones of the fastpath setting (b2/b3 take ~1 min each)')
@@ -132,6 +195,34 @@ def parse_args():
     parser.add_argument('--det-reps', type=int, default=3, help='timed runs of each detector')
     parser.add_argument('--train-reps', type=int, default=1,
                         help='timed training iterations (after one warm-up iteration)')
+    parser.add_argument('--det-backbones', nargs='+', default=['m4', 'resnet50', 'mobilenetv2'],
+                        choices=['m4', 'b1', 'resnet50', 'mobilenetv2'],
+                        help='backbones of the (CPU) detection setting')
+    parser.add_argument('--kernel-archs', nargs='+', default=['m4', 'b1'], choices=ARCHS,
+                        help='backbones of the kernels setting')
+    parser.add_argument('--kernel-forms', nargs='+', default=['plain', 'fast path', 'compiled'],
+                        choices=['plain', 'fast path', 'compiled'])
+    gpu = parser.add_argument_group('the gpu setting (ratios over eager ResNet-50 detectors)')
+    gpu.add_argument('--gpu-detectors', nargs='*', default=DETECTOR_NAMES,
+                     choices=DETECTOR_NAMES, help='detectors timed at --det-size, batch 1')
+    gpu.add_argument('--gpu-forms', nargs='+', default=list(INFERENCE_FORMS),
+                     choices=INFERENCE_FORMS, help='inference forms (eager is always timed)')
+    gpu.add_argument('--gpu-segmentors', nargs='*', default=list(SEGMENTORS),
+                     choices=list(SEGMENTORS), help='B-series segmentors, batch 1')
+    gpu.add_argument('--gpu-archs', nargs='*', default=list(ARCHS), choices=ARCHS,
+                     help='backbones of the 224x224 fp16 throughput rows (timm too, if there)')
+    gpu.add_argument('--train-detectors', nargs='*', default=DETECTOR_NAMES,
+                     choices=DETECTOR_NAMES, help='detectors of the training rows')
+    gpu.add_argument('--train-forms', nargs='+', default=list(TRAINING_FORMS),
+                     choices=TRAINING_FORMS)
+    gpu.add_argument('--det-size', type=int, nargs=2, default=[800, 1333], metavar=('H', 'W'))
+    gpu.add_argument('--seg-size', type=int, nargs=2, metavar=('H', 'W'),
+                     help='one size for every segmentor instead of its protocol\'s')
+    gpu.add_argument('--max-batch', type=int, default=4096,
+                     help='first batch tried by the throughput rows (halved until it fits)')
+    gpu.add_argument('--gpu-warmup', type=int, default=5)
+    gpu.add_argument('--gpu-reps', type=int, default=20)
+    gpu.add_argument('--gpu-train-reps', type=int, default=10)
     parser.add_argument('--out', default='work_dirs/benchmark/benchmark.json')
     parser.add_argument('--plot', default='work_dirs/benchmark/backbone_speed.png',
                         help='PNG of the cpu224 rows (empty: no plot)')
@@ -210,6 +301,8 @@ def detection_jobs(args, results) -> List[tuple]:
     jobs = []
     for detector, configs in DETECTORS.items():
         for backbone, config in configs.items():
+            if backbone not in args.det_backbones:
+                continue
             forms = ('plain', 'fast path') if backbone == 'm4' else ('fast path', )
             for form in forms:
                 key = f'{detector}-{backbone} ({form})'
@@ -280,8 +373,8 @@ def training_jobs(args, results) -> List[tuple]:
 
     def job(with_cp):
         def run():
-            row = bm.in_fresh_process(training_iteration, config, with_cp, args.train_reps,
-                                      args.device)
+            row = bm.in_fresh_process(training_iteration, config, args.train_reps,
+                                      args.device, 2, with_cp)
             results.append(dict(row, setting='training', with_cp=with_cp))
             return (f'training: with_cp={with_cp} {row["iter_s"]:.2f} s/iter, peak memory '
                     f'+{row["peak_memory_mib"]:.0f} MiB')
@@ -289,17 +382,113 @@ def training_jobs(args, results) -> List[tuple]:
     return [(f'training with_cp={cp}', job(cp)) for cp in (False, True)]
 
 
-def gpu_jobs(args, results) -> List[tuple]:
-    """The paper's GPU protocol for M0..M5 and detector latency; needs --device cuda."""
-    def throughput(name):
+def kernels_jobs(args, results) -> List[tuple]:
+    """Kernels per backbone forward (batch 1, 800x1344): plain, fast path, compiled fast
+    path (:func:`mmevit.benchmark.count_kernels`; on a CPU, the aten ops that would launch
+    a kernel each on a GPU, and inductor's generated kernels)."""
+    def job(name):
         def run():
-            model = deployed_copy(benchmark_backbone(name, img_size=224)).to(args.device)
-            batch = 4096
+            import torch._inductor.config as inductor_config
+            plain = randomize_batchnorm(benchmark_backbone(name)).to(args.device)
+            fast = deployed_copy(plain)
+            x = torch.randn(1, 3, 800, 1344, device=args.device)
+            forms = {'plain': plain, 'fast path': fast}
+            with inductor_config.patch({'cpp.enable_kernel_profile': True}):
+                with torch.inference_mode():
+                    if 'compiled' in args.kernel_forms:
+                        forms['compiled'] = torch.compile(fast, mode='reduce-overhead')
+                        forms['compiled'](x)  # compiles
+                    counts = {form: bm.count_kernels(lambda m=m: m(x), args.device)
+                              for form, m in forms.items() if form in args.kernel_forms}
+            for form, by_name in counts.items():
+                top = dict(sorted(by_name.items(), key=lambda kv: -kv[1])[:8])
+                results.append(dict(setting='kernels', model=name, form=form,
+                                    device=args.device, kernels=sum(by_name.values()),
+                                    top=top))
+            return f'kernels: {name} ' + ', '.join(f'{f} {sum(c.values())}'
+                                                   for f, c in counts.items())
+        return run
+    return [(f'kernels {n}', job(n)) for n in args.kernel_archs]
+
+
+def inference_form(model: nn.Module, form: str) -> nn.Module:
+    """``model`` (a fresh copy) turned into one of :data:`INFERENCE_FORMS`, in place."""
+    from mmevit.deploy import NETWORK_MODULES, compile_model, half_precision
+    if form != 'eager':
+        fast_path(model)
+    if form.endswith('fp16'):
+        half_precision(model)
+    if form.startswith('compiled'):
+        compile_model(model, NETWORK_MODULES if form.startswith('compiled all')
+                      else ('backbone', ))
+    return model
+
+
+def latency_job(args, results, kind, name, config, size, form) -> tuple:
+    """Median ``test_step`` latency of one model in one form, and the largest relative error
+    of its network's raw outputs (head scores and box deltas, or logits) against eager's;
+    the first form timed for a model is eager."""
+    def run():
+        torch.manual_seed(0)  # the same random weights in every form
+        model = inference_form(model_from_config(config, args.device), form)
+        if kind == 'detector':
+            data = detection_batch(*size, device=args.device)
+        else:
+            data = segmentation_batch(*size, device=args.device)
+        with torch.inference_mode():
+            start = time.perf_counter()
+            model.test_step(data)  # compiles and records CUDA graphs in the compiled forms
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            first_s = time.perf_counter() - start
+            t = bm.median_time(lambda: model.test_step(data), args.gpu_warmup, args.gpu_reps,
+                               args.device)
+            inputs = model.data_preprocessor(data, False)['inputs']
+            outputs = [o.float().clone() for o in flatten(TensorForward(model)(inputs))]
+        eager = reference_outputs.setdefault((kind, name), outputs)
+        results.append(dict(setting='gpu', measure='latency', kind=kind, model=name, form=form,
+                            size=list(size), latency_ms=1e3 * t['median_s'],
+                            first_call_s=first_s,
+                            max_rel_error=max_relative_error(outputs, eager)))
+        return f'gpu: {name} {form} {1e3 * t["median_s"]:.1f} ms (first call {first_s:.1f} s)'
+    return f'gpu {kind} {name} ({form})', run
+
+
+reference_outputs: Dict[tuple, List[torch.Tensor]] = {}
+
+
+def gpu_jobs(args, results) -> List[tuple]:
+    """The GPU setting: detector and segmentor latency in every inference form, backbone
+    throughput at 224 (fp16) against timm, training iterations; needs --device cuda
+    (--device cpu runs the same code, for checking it)."""
+    jobs = []
+    forms = ['eager'] + [f for f in args.gpu_forms if f != 'eager']
+    for name in args.gpu_detectors:
+        detector, backbone = name.rsplit('-', 1)
+        config = DETECTORS[detector][backbone]
+        jobs += [latency_job(args, results, 'detector', name, config, args.det_size, form)
+                 for form in forms]
+    for name in args.gpu_segmentors:
+        config, size = SEGMENTORS[name]
+        size = args.seg_size or size
+        jobs += [latency_job(args, results, 'segmentor', name, config, size, form)
+                 for form in forms if 'all' not in form]
+
+    def throughput(name, source):
+        def run():
+            if source == 'timm':
+                import timm
+                model = timm.create_model(f'efficientvit_{name}', pretrained=False).eval()
+            else:
+                model = deployed_copy(benchmark_backbone(name, img_size=224))
+            model = model.to(args.device)
+            batch = args.max_batch
             while True:  # the largest power of two that fits
                 try:
                     x = torch.randn(batch, 3, 224, 224, device=args.device)
-                    with torch.inference_mode(), torch.autocast('cuda', torch.float16):
-                        t = bm.median_time(lambda: model(x), args.warmup, args.reps,
+                    half = torch.float16 if args.device.startswith('cuda') else torch.bfloat16
+                    with torch.inference_mode(), torch.autocast(args.device, half):
+                        t = bm.median_time(lambda: model(x), args.gpu_warmup, args.gpu_reps,
                                            args.device)
                     break
                 except torch.cuda.OutOfMemoryError:
@@ -308,26 +497,33 @@ def gpu_jobs(args, results) -> List[tuple]:
                     if batch == 1:
                         raise
                     batch //= 2
-            results.append(dict(setting='gpu', model=name, batch=batch,
-                                img_per_s=batch / t['median_s'],
+            results.append(dict(setting='gpu', measure='throughput', model=name,
+                                source=source, batch=batch, img_per_s=batch / t['median_s'],
                                 paper_img_per_s=PAPER_GPU.get(name)))
-            return f'gpu: {name} {batch / t["median_s"]:.0f} img/s (batch {batch})'
+            return f'gpu: {source} {name} {batch / t["median_s"]:.0f} img/s (batch {batch})'
         return run
+    try:
+        import timm  # noqa: F401
+        sources = ('mmevit', 'timm')
+    except ImportError:
+        sources = ('mmevit', )
+    jobs += [(f'gpu throughput {s} {n}', throughput(n, s)) for n in args.gpu_archs
+             for s in sources]
 
-    def latency(detector, backbone, config):
+    def training(name, form):
         def run():
-            model = deployed_copy(model_from_config(config, args.device))
-            data = detection_batch(800, 1333, device=args.device)
-            with torch.inference_mode():
-                t = bm.median_time(lambda: model.test_step(data), args.warmup, args.reps,
-                                   args.device)
-            results.append(dict(setting='gpu', detector=detector, backbone=backbone,
-                                latency_ms=1e3 * t['median_s']))
-            return f'gpu: {detector}-{backbone} {1e3 * t["median_s"]:.1f} ms'
+            detector, backbone = name.rsplit('-', 1)
+            row = training_iteration(osp.join(REPO_ROOT, DETECTORS[detector][backbone]),
+                                     args.gpu_train_reps, args.device, torch.get_num_threads(),
+                                     compiled='compiled' in form, amp='amp' in form,
+                                     warmup=args.gpu_warmup, size=args.det_size)
+            results.append(dict(row, setting='gpu', measure='training', model=name, form=form,
+                                projected_1x_hours=COCO_1X_ITERATIONS * row['iter_s'] / 3600))
+            return (f'gpu: train {name} {form} {row["iter_s"] * 1e3:.1f} ms/iter, peak memory '
+                    f'+{row["peak_memory_mib"]:.0f} MiB')
         return run
-    jobs = [(f'gpu {n}', throughput(n)) for n in M_ARCHS if n in args.archs]
-    for detector, configs in DETECTORS.items():
-        jobs += [(f'gpu {detector}-{b}', latency(detector, b, c)) for b, c in configs.items()]
+    jobs += [(f'gpu train {n} ({f})', training(n, f)) for n in args.train_detectors
+             for f in args.train_forms]
     return jobs
 
 
@@ -394,16 +590,85 @@ def print_tables(results: List[dict]) -> None:
                   f'{ratio(r["iter_s"], base and base["iter_s"])} | '
                   f'{r["peak_memory_mib"]:.0f} | '
                   f'{ratio(r["peak_memory_mib"], base and base["peak_memory_mib"])} |')
-    if by['gpu']:
-        print('\n### gpu: 224x224 fp16 autocast, largest power-of-two batch; detectors at '
-              '1333x800\n')
-        for r in by['gpu']:
-            if 'model' in r:
-                paper = r['paper_img_per_s']
-                print(f'| {r["model"]} | batch {r["batch"]} | {r["img_per_s"]:.0f} img/s | '
-                      f'paper (V100) {paper or "-"} | {ratio(r["img_per_s"], paper)} |')
-            else:
-                print(f'| {r["detector"]}-{r["backbone"]} | {r["latency_ms"]:.1f} ms |')
+    if by['kernels']:
+        print('\n### kernels: one backbone forward, batch 1, 800x1344 (kernels launched; on a '
+              'CPU the aten ops that each launch one on a GPU, and inductor\'s generated '
+              'kernels)\n')
+        print('| backbone | device | form | kernels | vs plain | most frequent |')
+        print('|---|---|---|---|---|---|')
+        for r in by['kernels']:
+            base = next(b['kernels'] for b in by['kernels']
+                        if b['model'] == r['model'] and b['form'] == 'plain')
+            top = ', '.join(f'{k} {n}' for k, n in list(r['top'].items())[:4])
+            print(f'| {r["model"]} | {r["device"]} | {r["form"]} | {r["kernels"]} | '
+                  f'{r["kernels"] / base:.2f}x | {top} |')
+    print_gpu_tables(by['gpu'])
+
+
+def print_gpu_tables(rows: List[dict]) -> None:
+    """The gpu setting: every speed ratio over an eager ResNet-50 detector (or the eager
+    segmentor) of the same run."""
+    def pick(measure, **match):
+        return [r for r in rows if r['measure'] == measure
+                and all(r.get(k) == v for k, v in match.items())]
+
+    def eager_r50(measure, name):
+        detector = name.rsplit('-', 1)[0]
+        base = pick(measure, model=f'{detector}-resnet50', form='eager')
+        return base[0] if base else None
+
+    def cell(value, fmt):
+        return '-' if value is None else format(value, fmt)
+
+    detectors = pick('latency', kind='detector')
+    if detectors:
+        print('\n### gpu: detector inference, one image, test_step latency (speed over the eager '
+              'ResNet-50 detector)\n')
+        print('| detector | form | latency (ms) | first call (s) | speed vs eager R50 | '
+              'max rel. output error vs eager |')
+        print('|---|---|---|---|---|---|')
+        for r in detectors:
+            base = eager_r50('latency', r['model'])
+            print(f'| {r["model"]} | {r["form"]} | {r["latency_ms"]:.1f} | '
+                  f'{r["first_call_s"]:.1f} | '
+                  f'{ratio(base["latency_ms"], r["latency_ms"]) if base else "-"} | '
+                  f'{r["max_rel_error"]:.1e} |')
+    segmentors = pick('latency', kind='segmentor')
+    if segmentors:
+        print('\n### gpu: B-series segmentors, one image (speed over the eager segmentor)\n')
+        print('| segmentor | size | form | latency (ms) | first call (s) | speed vs eager | '
+              'max rel. logit error vs eager |')
+        print('|---|---|---|---|---|---|---|')
+        for r in segmentors:
+            base = pick('latency', kind='segmentor', model=r['model'], form='eager')[0]
+            print(f'| {r["model"]} | {r["size"][0]}x{r["size"][1]} | {r["form"]} | '
+                  f'{r["latency_ms"]:.1f} | {r["first_call_s"]:.1f} | '
+                  f'{ratio(base["latency_ms"], r["latency_ms"])} | '
+                  f'{r["max_rel_error"]:.1e} |')
+    throughput = pick('throughput')
+    if throughput:
+        print('\n### gpu: backbone throughput, 224x224, fp16 autocast, largest power-of-two '
+              'batch (ratio over timm\'s implementation where timm is installed)\n')
+        print('| backbone | implementation | batch | img/s | vs timm | paper (V100) img/s |')
+        print('|---|---|---|---|---|---|')
+        for r in throughput:
+            timm = pick('throughput', model=r['model'], source='timm')
+            print(f'| {r["model"]} | {r["source"]} | {r["batch"]} | {r["img_per_s"]:.0f} | '
+                  f'{ratio(r["img_per_s"], timm[0]["img_per_s"]) if timm else "-"} | '
+                  f'{r["paper_img_per_s"] or "-"} |')
+    training = pick('training')
+    if training:
+        print('\n### gpu: detector training, 2 images per iteration, AdamW (speed over the eager '
+              'ResNet-50 detector; 1x: 12 COCO epochs at 16 images per iteration, 8 GPUs)\n')
+        print('| detector | form | ms/iter | first iteration (s) | peak memory (MiB) | '
+              'speed vs eager R50 | gradient rel. diff vs eager | projected 1x (h) |')
+        print('|---|---|---|---|---|---|---|---|')
+        for r in training:
+            base = eager_r50('training', r['model'])
+            print(f'| {r["model"]} | {r["form"]} | {1e3 * r["iter_s"]:.1f} | '
+                  f'{r["first_iter_s"]:.1f} | {r["peak_memory_mib"]:.0f} | '
+                  f'{ratio(base["iter_s"], r["iter_s"]) if base else "-"} | '
+                  f'{cell(r.get("grad_rel_error"), ".1e")} | {r["projected_1x_hours"]:.1f} |')
 
 
 def plot(results: List[dict], path: str) -> None:
@@ -441,10 +706,13 @@ def plot(results: List[dict], path: str) -> None:
 def main():
     args = parse_args()
     settings = args.settings or [s for s in SETTINGS if s != 'gpu' or args.device != 'cpu']
-    if 'gpu' in settings and not (args.device.startswith('cuda') and torch.cuda.is_available()):
-        raise SystemExit('The gpu setting needs --device cuda and a visible CUDA device')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        raise SystemExit('--device cuda needs a visible CUDA device')
+    if 'gpu' in settings and args.device == 'cpu':
+        print('Running the gpu setting on the CPU: it checks the code; its numbers are no GPU '
+              'figures', file=sys.stderr)
     builders = dict(cpu224=cpu224_jobs, detection=detection_jobs, fastpath=fastpath_jobs,
-                    training=training_jobs, gpu=gpu_jobs)
+                    training=training_jobs, kernels=kernels_jobs, gpu=gpu_jobs)
     results: List[dict] = []
     jobs = [job for s in settings for job in builders[s](args, results)]
     progress = Progress(len(jobs))
