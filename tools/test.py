@@ -7,6 +7,7 @@ from mmengine.runner import Runner
 import mmevit  # noqa: F401  (registers the models and the safe checkpoint loader)
 from mmevit.apis import (add_common_args, load_config, setup_compile, setup_launcher,
                          setup_test_outputs)
+from mmevit.checkpoint import CheckpointError
 from mmevit.datasets import TEST_PARTS, check_data_files
 
 
@@ -57,4 +58,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except CheckpointError as err:  # says which file and what is wrong with it
+        raise SystemExit(str(err)) from None

@@ -6,6 +6,7 @@ from mmengine.runner import Runner
 import mmevit  # registers the models and the safe checkpoint loader
 from mmevit.apis import (add_common_args, load_config, setup_amp, setup_compile, setup_launcher,
                          task_of)
+from mmevit.checkpoint import CheckpointError, find_resumable_checkpoint
 from mmevit.datasets import TRAIN_PARTS, check_data_files
 
 
@@ -22,8 +23,8 @@ def parse_args():
                         help='scale the learning rate with the total batch size')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint, or from the latest one in the work dir '
-        'when no path is given')
+        help='resume from the given checkpoint, or, when no path is given, from the newest '
+        'checkpoint of the work dir that loads (unreadable ones are skipped and logged)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -40,9 +41,12 @@ def main():
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise KeyError(f'{args.config} has no auto_scale_lr.base_batch_size to scale from')
         cfg.auto_scale_lr.enable = True
+    skipped = []
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        found, skipped = find_resumable_checkpoint(cfg.work_dir)
+        # nothing to resume: start as a fresh run does, from the config's load_from if any
+        if found is not None:
+            cfg.resume, cfg.load_from = True, found
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
@@ -51,8 +55,16 @@ def main():
     check_data_files(cfg, TRAIN_PARTS if cfg.get('val_cfg') else TRAIN_PARTS[:1])
     runner = Runner.from_cfg(cfg)
     runner.logger.info(f'mmevit {mmevit.__version__}: training a {task_of(cfg)} model')
+    for path, reason in skipped:
+        runner.logger.warning(f'--resume: skipping {path}: {reason}')
+    if args.resume == 'auto':
+        runner.logger.info(f'--resume: resuming from {found}' if found else
+                           f'--resume: no readable checkpoint in {cfg.work_dir}, starting anew')
     runner.train()
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except CheckpointError as err:  # says which file and what is wrong with it
+        raise SystemExit(str(err)) from None

@@ -6,6 +6,7 @@ from typing import List
 import torch
 import torch.nn as nn
 
+from mmevit.checkpoint import commit_file
 from mmevit.deploy.wrappers import FlatOutputs, flatten, max_relative_error
 
 
@@ -20,13 +21,13 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: str,
         num_outputs = len(wrapped(example))
     names = [f'output{i}' for i in range(num_outputs)]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.part'
+    tmp = f'{path}.part'
     # optimize=False: onnxscript 0.7's optimizer drops ``x + 1e-15`` as an addition of zero,
     # which turns LiteMLA's normaliser 0 / (0 + eps) into NaN; onnxruntime optimises anyway.
     torch.onnx.export(wrapped, (example, ), tmp, input_names=['input'], output_names=names,
                       opset_version=opset_version, dynamo=True, external_data=False,
                       optimize=False, verbose=False)
-    os.replace(tmp, path)  # a failed export leaves no half-written model behind
+    commit_file(tmp, path)  # a failed export leaves no half-written model behind
     return names
 
 

@@ -30,7 +30,7 @@ def test_convert_refuses_wrong_arch_and_writes_nothing(official_checkpoint, tmp_
     proc = run_tool(TOOL, official_checkpoint('efficientvit_m0'), str(dst), '--arch', 'm4')
     assert proc.returncode != 0
     assert "shape mismatch at 'patch_embed.conv1.conv.weight'" in proc.stderr
-    assert not dst.exists() and not (tmp_path / 'out.pth.tmp').exists()
+    assert not dst.exists() and not (tmp_path / 'out.pth.part').exists()
 
 
 def test_convert_official_segmentation_model_and_evaluate(tmp_path):

@@ -34,6 +34,7 @@ draws backbone speed against params and MACs from the ``cpu224`` rows.
 """
 import argparse
 import copy
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -502,11 +503,7 @@ def gpu_jobs(args, results) -> List[tuple]:
                                 paper_img_per_s=PAPER_GPU.get(name)))
             return f'gpu: {source} {name} {batch / t["median_s"]:.0f} img/s (batch {batch})'
         return run
-    try:
-        import timm  # noqa: F401
-        sources = ('mmevit', 'timm')
-    except ImportError:
-        sources = ('mmevit', )
+    sources = ('mmevit', 'timm') if importlib.util.find_spec('timm') else ('mmevit', )
     jobs += [(f'gpu throughput {s} {n}', throughput(n, s)) for n in args.gpu_archs
              for s in sources]
 

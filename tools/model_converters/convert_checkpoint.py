@@ -16,14 +16,14 @@ The weights are loaded strictly into the target model before anything is written
 file is written atomically.
 """
 import argparse
-import os
+import io
 import os.path as osp
 
 import torch
 from mmengine.config import Config
 
 from mmevit.apis import build_model
-from mmevit.checkpoint import safe_torch_load
+from mmevit.checkpoint import atomic_write, safe_torch_load
 from mmevit.models import ARCHS, build_backbone
 from mmevit.models.converters import (convert_official_seg_keys, load_state_dict_checked,
                                       unwrap_state_dict)
@@ -49,11 +49,10 @@ def main():
         state_dict = convert_official_seg_keys(unwrap_state_dict(checkpoint, prefix=None))
         meta = dict(config=osp.basename(args.segmentor))
     load_state_dict_checked(model, state_dict, source=args.src)  # fails before writing
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
+    buffer = io.BytesIO()
     torch.save({'state_dict': model.state_dict(),
-                'meta': dict(meta, converted_from=osp.basename(args.src))}, tmp)
-    os.replace(tmp, args.dst)  # never leave a half-written checkpoint behind
+                'meta': dict(meta, converted_from=osp.basename(args.src))}, buffer)
+    atomic_write(args.dst, buffer.getvalue())  # never a half-written checkpoint
     print(f'Saved {len(state_dict)} tensors ({type(model).__name__}) to {args.dst}')
 
 
