@@ -12,7 +12,9 @@ model = dict(
     backbone=dict(
         type='EfficientViTM',
         arch='m4',
-        init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m4.pth')),
+        init_cfg=dict(type='Pretrained', checkpoint=(
+            'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
+            'releases/download/v1.0/efficientvit_m4.pth'))),
     neck=dict(type='EfficientViTFPN', in_channels=[128, 256, 384], out_channels=256,
               num_extra_trans_convs=1, add_extra_convs='on_output', num_outs=5),
     bbox_head=dict(

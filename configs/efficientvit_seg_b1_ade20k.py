@@ -1,12 +1,14 @@
 # EfficientViT-B1 + segmentation head on ADE20K (512x512, 150 classes).
 # Published: 42.8 mIoU.
 _base_ = [
-    './_base_/models/efficientvit_seg.py', './_base_/datasets/ade20k.py',
+    './_base_/models/efficientvit_seg.py', './_base_/datasets/ade20k_efficientvit.py',
     './_base_/schedules/adamw_poly_160k.py', './_base_/seg_runtime.py'
 ]
 model = dict(
     data_preprocessor=dict(size=(512, 512)),
     backbone=dict(arch='b1',
-                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_b1.pt')),
+                  init_cfg=dict(type='Pretrained', checkpoint=(
+                      'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
+                      'efficientvit_b1_r224.pt'))),
     decode_head=dict(in_channels=[256, 128, 64], channels=64, depth=3,
                      final_expand=None, num_classes=150))

@@ -1,12 +1,14 @@
 # EfficientViT-B3 + segmentation head on Cityscapes (512x1024 crops, 19 classes).
 # Published: 83.0 mIoU.
 _base_ = [
-    './_base_/models/efficientvit_seg.py', './_base_/datasets/cityscapes.py',
+    './_base_/models/efficientvit_seg.py', './_base_/datasets/cityscapes_efficientvit.py',
     './_base_/schedules/adamw_poly_160k.py', './_base_/seg_runtime.py'
 ]
 model = dict(
     data_preprocessor=dict(size=(512, 1024)),
     backbone=dict(arch='b3',
-                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_b3.pt')),
+                  init_cfg=dict(type='Pretrained', checkpoint=(
+                      'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
+                      'efficientvit_b3_r224.pt'))),
     decode_head=dict(in_channels=[512, 256, 128], channels=128, depth=3,
                      final_expand=4, num_classes=19))

@@ -3,6 +3,8 @@
 _base_ = './mask_rcnn_evit_m4_1x.py'
 model = dict(
     backbone=dict(_delete_=True, type='EfficientViTB', arch='b1', out_indices=(0, 1, 2, 3),
-                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_b1.pt')),
+                  init_cfg=dict(type='Pretrained', checkpoint=(
+                      'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
+                      'efficientvit_b1_r224.pt'))),
     neck=dict(_delete_=True, type='FPN', in_channels=[32, 64, 128, 256], out_channels=256,
               num_outs=5))

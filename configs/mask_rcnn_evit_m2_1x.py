@@ -2,5 +2,7 @@
 _base_ = './mask_rcnn_evit_m4_1x.py'
 model = dict(
     backbone=dict(arch='m2',
-                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m2.pth')),
+                  init_cfg=dict(type='Pretrained', checkpoint=(
+                      'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
+                      'releases/download/v1.0/efficientvit_m2.pth'))),
     neck=dict(in_channels=[128, 192, 224]))

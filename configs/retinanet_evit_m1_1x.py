@@ -2,5 +2,7 @@
 _base_ = './retinanet_evit_m4_1x.py'
 model = dict(
     backbone=dict(arch='m1',
-                  init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m1.pth')),
+                  init_cfg=dict(type='Pretrained', checkpoint=(
+                      'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
+                      'releases/download/v1.0/efficientvit_m1.pth'))),
     neck=dict(in_channels=[128, 144, 192]))

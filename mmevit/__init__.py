@@ -5,7 +5,7 @@ and optimizer wrappers in mmengine's), and lets mmengine load its own checkpoint
 torch's ``weights_only`` unpickler.
 """
 from . import checkpoint  # noqa: F401  (installs the safe checkpoint loader)
-from . import engine, models  # noqa: F401  (register themselves)
+from . import datasets, engine, models  # noqa: F401  (register themselves)
 from .version import __version__
 
 __all__ = ['__version__']

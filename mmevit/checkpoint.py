@@ -16,18 +16,28 @@ temporary file beside it, flushed, synced and renamed into place, so ``last_chec
 
 Resuming. :func:`find_resumable_checkpoint` picks the newest checkpoint of a work dir that
 loads, skipping unreadable ones with the reason (``tools/train.py --resume``).
+
+Downloading. ``init_cfg=dict(type='Pretrained', checkpoint='https://...')`` (and every other
+``http(s)://`` checkpoint mmengine loads) goes through :func:`download_checkpoint`: the file
+is fetched once into torch's hub cache, its SHA-256 checked when one is known, and it is
+loaded with :func:`safe_torch_load` like a local file.
 """
+import hashlib
 import os
 import os.path as osp
 import pickle
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
 import zipfile
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.dist import get_dist_info
 from mmengine.fileio import LocalBackend, register_backend
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner.checkpoint import CheckpointLoader
 
 
@@ -45,6 +55,10 @@ class CorruptCheckpointError(CheckpointError):
 
 class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
     """The file holds a pickled object outside the allow-list (it could run code)."""
+
+
+class DownloadError(CheckpointError):
+    """A checkpoint URL could not be fetched, or its content has another SHA-256."""
 
 
 def _history_buffer_getattr(obj, name):
@@ -243,3 +257,107 @@ def find_resumable_checkpoint(work_dir: str) -> Tuple[Optional[str], List[Tuple[
             continue
         return path, skipped
     return None, skipped
+
+
+# ---------------------------------------------------------------- downloading
+
+# torch.hub's convention: ``name-<first hex digits of the SHA-256>.ext``
+_HASH_PREFIX = re.compile(r'-([a-f0-9]{8,64})\.[^.]+$')
+_CHUNK = 1 << 20
+
+
+def expected_sha256(url: str) -> Tuple[Optional[str], str]:
+    """The SHA-256 (or its prefix) a checkpoint URL pins, and where it says so.
+
+    ``URL#sha256=<64 hex digits>`` pins the whole hash (pip's convention); otherwise a file
+    named ``name-<8 or more hex digits>.ext`` pins a prefix (torch.hub's); otherwise nothing.
+    """
+    parsed = urllib.parse.urlsplit(url)
+    fragment = urllib.parse.parse_qs(parsed.fragment)
+    if 'sha256' in fragment:
+        digest = fragment['sha256'][0].lower()
+        if not re.fullmatch(r'[a-f0-9]{64}', digest):
+            raise DownloadError(f'{url}: #sha256= needs 64 hex digits, got {digest!r}')
+        return digest, 'the URL'
+    found = _HASH_PREFIX.search(osp.basename(parsed.path))
+    return (found.group(1), 'the file name') if found else (None, '')
+
+
+def cached_path(url: str, cache_dir: Optional[str] = None) -> str:
+    """Where :func:`download_checkpoint` keeps ``url``: torch's hub cache
+    (``$TORCH_HOME/hub/checkpoints``), the file name prefixed with a digest of the URL (two
+    hosts' ``pytorch_model.bin`` do not collide)."""
+    plain = urllib.parse.urlsplit(url)._replace(fragment='').geturl()
+    cache_dir = cache_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    name = osp.basename(urllib.parse.urlsplit(plain).path) or 'checkpoint'
+    return osp.join(cache_dir, f'{hashlib.sha256(plain.encode()).hexdigest()[:8]}-{name}')
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_checkpoint(url: str, cache_dir: Optional[str] = None, timeout: float = 60) -> str:
+    """Fetch ``url`` into the cache unless it is there already; return the local path.
+
+    The download streams into ``PATH.part``, which is removed on any failure, and is renamed
+    to the cached path only once complete and, where :func:`expected_sha256` knows the hash,
+    verified; a cached file is verified again on every use. Where no hash is known, the
+    computed one is logged, to pin it with ``#sha256=``.
+
+    Raises:
+        DownloadError: One line naming the URL and what went wrong (the network error, or the
+            expected and actual SHA-256).
+    """
+    expected, source = expected_sha256(url)
+    path = cached_path(url, cache_dir)
+    plain = urllib.parse.urlsplit(url)._replace(fragment='').geturl()
+    if not osp.isfile(path):
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        part = f'{path}.part'
+        print_log(f'Downloading {plain} to {path}', logger='current')
+        try:
+            with urllib.request.urlopen(plain, timeout=timeout) as response, \
+                    open(part, 'wb') as f:
+                for chunk in iter(lambda: response.read(_CHUNK), b''):
+                    f.write(chunk)
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            if osp.exists(part):
+                os.remove(part)
+            # 'HTTP Error 404: ...' for a server's answer, the cause for a failed connection
+            reason = err if isinstance(err, urllib.error.HTTPError) else getattr(
+                err, 'reason', err)
+            raise DownloadError(f'Could not download {plain}: {reason}') from None
+        actual = _sha256_of(part)
+        if expected is not None and not actual.startswith(expected):
+            os.remove(part)
+            raise DownloadError(f'{plain}: SHA-256 {actual} does not match {expected} '
+                                f'(from {source}); nothing was kept')
+        commit_file(part, path)
+        if expected is None:
+            print_log(f'{plain} has SHA-256 {actual}; append #sha256={actual} to the URL to '
+                      f'check it on every use', logger='current')
+    elif expected is not None:
+        actual = _sha256_of(path)
+        if not actual.startswith(expected):
+            raise DownloadError(f'{plain}: the cached {path} has SHA-256 {actual}, not '
+                                f'{expected} (from {source}); delete it to download again')
+    return path
+
+
+@CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), force=True)
+def load_from_http(filename, map_location=None):
+    """mmengine's loader for URLs: :func:`download_checkpoint`, then :func:`safe_torch_load`.
+    In distributed runs the first process downloads while the others wait, as mmengine's."""
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        path = download_checkpoint(filename)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            path = download_checkpoint(filename)
+    return safe_torch_load(path, map_location)

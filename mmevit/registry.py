@@ -1,4 +1,4 @@
-"""The one place where mmevit's models enter the OpenMMLab model registries.
+"""The one place where mmevit's models and data transforms enter the OpenMMLab registries.
 
 mmdet and mmseg keep separate ``MODELS`` registries (scopes ``mmdet`` and ``mmseg``); a config
 resolves ``type='EfficientViTM'`` in the scope its ``default_scope`` names. Registering every
@@ -9,9 +9,12 @@ mmengine's root registries where they are defined (:mod:`mmevit.engine`).
 from typing import Sequence
 
 from mmdet.registry import MODELS as DET_MODELS
+from mmdet.registry import TRANSFORMS as DET_TRANSFORMS
 from mmseg.registry import MODELS as SEG_MODELS
+from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
 
 MODEL_REGISTRIES = (DET_MODELS, SEG_MODELS)
+TRANSFORM_REGISTRIES = (DET_TRANSFORMS, SEG_TRANSFORMS)
 
 
 def register_model(cls=None, *, aliases: Sequence[str] = ()):
@@ -24,3 +27,10 @@ def register_model(cls=None, *, aliases: Sequence[str] = ()):
                 registry.register_module(name=alias, module=cls)
         return cls
     return register(cls) if cls is not None else register
+
+
+def register_transform(cls):
+    """Class decorator: register a data transform in mmdet's and mmseg's TRANSFORMS."""
+    for registry in TRANSFORM_REGISTRIES:
+        registry.register_module(module=cls)
+    return cls

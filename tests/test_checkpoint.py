@@ -135,3 +135,90 @@ def test_resume_candidate_skips_unreadable_checkpoints(tmp_path):
 def test_missing_checkpoint_names_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='no/such.pth'):
         _load_checkpoint(str(tmp_path / 'no/such.pth'))
+
+
+# ---------------------------------------------------------------- downloads
+
+
+@pytest.fixture()
+def http_server(tmp_path, monkeypatch):
+    """Serves ``tmp_path / 'www'`` on 127.0.0.1 (a random free port) and records the paths it
+    is asked for; torch's hub cache moves to ``tmp_path / 'hub'``. Stopped after the test."""
+    import functools
+    import http.server
+    import threading
+    root = tmp_path / 'www'
+    root.mkdir()
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Handler, directory=str(root)))
+    server.timeout = 5
+    thread = threading.Thread(target=server.serve_forever, kwargs=dict(poll_interval=0.1),
+                              daemon=True)
+    thread.start()
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    yield root, f'http://127.0.0.1:{server.server_address[1]}', requests
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def _cache_files(tmp_path):
+    return sorted(p.name for p in (tmp_path / 'hub').rglob('*') if p.is_file())
+
+
+def test_pretrained_url_downloads_once_and_loads(http_server, official_checkpoint, tmp_path):
+    import hashlib
+    import shutil
+    from mmevit.models import build_backbone
+    root, base, requests = http_server
+    shutil.copy(official_checkpoint('efficientvit_m0'), root / 'efficientvit_m0.pth')
+    digest = hashlib.sha256((root / 'efficientvit_m0.pth').read_bytes()).hexdigest()
+    local = build_backbone('m0', init_cfg=dict(type='Pretrained',
+                                               checkpoint=official_checkpoint('efficientvit_m0')))
+    local.init_weights()
+    for url in (f'{base}/efficientvit_m0.pth', f'{base}/efficientvit_m0.pth#sha256={digest}'):
+        model = build_backbone('m0', init_cfg=dict(type='Pretrained', checkpoint=url))
+        model.init_weights()  # through mmengine's CheckpointLoader, as configs do
+        for (name, a), b in zip(model.state_dict().items(), local.state_dict().values()):
+            assert torch.equal(a, b), name
+    assert requests == ['/efficientvit_m0.pth']  # the second use hit the cache
+    assert len(_cache_files(tmp_path)) == 1 and not any(
+        f.endswith('.part') for f in _cache_files(tmp_path))
+
+
+def test_download_with_another_hash_fails_and_keeps_nothing(http_server, tmp_path):
+    from mmevit.checkpoint import DownloadError, download_checkpoint
+    root, base, _ = http_server
+    torch.save({'state_dict': {'w': torch.zeros(3)}}, root / 'weights-00000000.pth')
+    for url, source in ((f'{base}/weights-00000000.pth', 'the file name'),
+                        (f'{base}/w.pth#sha256={"0" * 64}', 'the URL')):
+        if url.endswith('0' * 64):
+            (root / 'w.pth').write_bytes((root / 'weights-00000000.pth').read_bytes())
+        with pytest.raises(DownloadError) as err:
+            download_checkpoint(url)
+        plain = url.split('#')[0]
+        assert str(err.value).startswith(f'{plain}: SHA-256 ')
+        assert 'does not match 0000000' in str(err.value) and f'(from {source})' in str(err.value)
+    assert _cache_files(tmp_path) == []
+    with pytest.raises(DownloadError, match=f'Could not download {base}/absent.pth: HTTP Error 404'):
+        download_checkpoint(f'{base}/absent.pth')
+    assert _cache_files(tmp_path) == []
+
+
+def test_downloaded_crafted_pickle_is_refused(http_server, tmp_path):
+    root, base, _ = http_server
+    marker = tmp_path / 'executed'
+    torch.save({'state_dict': {}, 'meta': _RunsCode(marker)}, root / 'crafted.pth')
+    with pytest.raises(UnsafeCheckpointError, match='could run arbitrary code: posix.system'):
+        _load_checkpoint(f'{base}/crafted.pth')
+    assert not marker.exists()

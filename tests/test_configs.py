@@ -36,9 +36,17 @@ def test_config_builds_and_runs(name):
     assert cfg.default_scope in ('mmdet', 'mmseg')
     assert cfg.custom_imports.imports == ['mmevit']
     init_cfg = cfg.model.backbone.get('init_cfg')
-    if init_cfg is not None:  # ImageNet weights: a path the user sets, or mmdet's baselines'
+    if init_cfg is not None:  # ImageNet weights: the authors' release of this arch
         assert init_cfg.type == 'Pretrained'
-        assert init_cfg.checkpoint.startswith(('pretrained/', 'torchvision://', 'open-mmlab://'))
+        arch = cfg.model.backbone.get('arch')
+        if cfg.model.backbone.type.startswith('EfficientViT'):
+            assert init_cfg.checkpoint in (
+                'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/'
+                f'v1.0/efficientvit_{arch}.pth',
+                f'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/efficientvit_{arch}'
+                '_r224.pt')
+        else:  # mmdet's baselines
+            assert init_cfg.checkpoint.startswith(('torchvision://', 'open-mmlab://'))
     segmentation = task_of(cfg) == 'segmentation'
     if segmentation:
         cfg.model.data_preprocessor.size = (128, 160)  # instead of the 512-pixel crops

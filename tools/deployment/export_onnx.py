@@ -61,7 +61,7 @@ def build_network(config, checkpoint):
 
 def main():
     args = parse_args()
-    if args.checkpoint and not osp.isfile(args.checkpoint):
+    if args.checkpoint and '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         raise SystemExit(f'Checkpoint file not found: {args.checkpoint}')
     if args.arch:
         plain, default_shape = pretrained_backbone(args.arch, args.checkpoint), None

@@ -7,9 +7,11 @@ Backbone (for ``init_cfg=dict(type='Pretrained', checkpoint=...)``):
     python tools/model_converters/convert_checkpoint.py efficientvit_b1_r224.pt \\
         pretrained/efficientvit_b1.pt --arch b1
 
-Whole segmentation model of the authors (for ``tools/test.py CONFIG CHECKPOINT``):
+Whole segmentation model of the authors (for ``tools/test.py CONFIG CHECKPOINT``), here
+straight from their release (any source may be a local path or a URL, downloaded once):
 
-    python tools/model_converters/convert_checkpoint.py efficientvit_seg_b1_ade20k.pt \\
+    python tools/model_converters/convert_checkpoint.py \\
+        https://huggingface.co/han-cai/efficientvit-seg/resolve/main/efficientvit_seg_b1_ade20k.pt \\
         seg_b1_ade20k.pth --segmentor configs/efficientvit_seg_b1_ade20k.py
 
 The weights are loaded strictly into the target model before anything is written, and the
@@ -21,9 +23,10 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config
+from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmevit.apis import build_model
-from mmevit.checkpoint import atomic_write, safe_torch_load
+from mmevit.checkpoint import CheckpointError, atomic_write
 from mmevit.models import ARCHS, build_backbone
 from mmevit.models.converters import (convert_official_seg_keys, load_state_dict_checked,
                                       unwrap_state_dict)
@@ -31,7 +34,7 @@ from mmevit.models.converters import (convert_official_seg_keys, load_state_dict
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='official or timm checkpoint')
+    parser.add_argument('src', help='official or timm checkpoint: a path or a URL')
     parser.add_argument('dst', help='output path')
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument('--arch', choices=ARCHS, help='backbone to convert for')
@@ -39,7 +42,7 @@ def main():
                         help='mmseg config of the whole segmentation model')
     args = parser.parse_args()
 
-    checkpoint = safe_torch_load(args.src, 'cpu')
+    checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
     if args.arch:
         model = build_backbone(args.arch)
         state_dict = model.filter_checkpoint(checkpoint)
@@ -57,4 +60,7 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except CheckpointError as err:
+        raise SystemExit(str(err)) from None

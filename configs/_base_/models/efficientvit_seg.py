@@ -14,8 +14,11 @@ model = dict(
         type='EfficientViTB',
         arch='b1',
         out_indices=(0, 1, 2, 3),
-        # The authors' ImageNet checkpoint (official or timm format); set the path you use.
-        init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_b1.pt')),
+        # The authors' ImageNet weights, downloaded and cached on first use (a local path or
+        # timm's weights work too).
+        init_cfg=dict(type='Pretrained', checkpoint=(
+            'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
+            'efficientvit_b1_r224.pt'))),
     decode_head=dict(
         type='EfficientViTSegHead',
         in_channels=[256, 128, 64],

@@ -15,7 +15,9 @@ model = dict(
         out_indices=(0, 1, 2),
         frozen_stages=-1,
         norm_eval=False,
-        init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m4.pth')),
+        init_cfg=dict(type='Pretrained', checkpoint=(
+            'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
+            'releases/download/v1.0/efficientvit_m4.pth'))),
     neck=dict(
         type='EfficientViTFPN',
         in_channels=[128, 256, 384],

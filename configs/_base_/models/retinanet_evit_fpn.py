@@ -14,8 +14,11 @@ model = dict(
         out_indices=(0, 1, 2),
         frozen_stages=-1,
         norm_eval=False,
-        # The authors' ImageNet checkpoint (official or timm format); set the path you use.
-        init_cfg=dict(type='Pretrained', checkpoint='pretrained/efficientvit_m4.pth')),
+        # The authors' ImageNet weights, downloaded and cached on first use (a local path or
+        # timm's weights work too).
+        init_cfg=dict(type='Pretrained', checkpoint=(
+            'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
+            'releases/download/v1.0/efficientvit_m4.pth'))),
     neck=dict(
         type='EfficientViTFPN',
         in_channels=[128, 256, 384],

@@ -25,16 +25,23 @@ class EfficientViTSegHead(BaseDecodeHead):
         depth (int): Residual MBConvs after the merge (``head_depth``). Defaults to 3.
         expand_ratio (float): MBConv expansion. Defaults to 4.
         final_expand (int, optional): Widen by this factor before the classifier.
+        test_resize (str, optional): How logits reach the label size in testing: resized
+            once with this mode (``'bicubic'``, as the authors' evaluation does) from stride 8
+            straight to the original image size; None keeps mmseg's two bilinear resizes
+            (to the network input, then to the original size). Batches whose images differ
+            in original size or are padded take mmseg's way. Defaults to ``'bicubic'``.
         **kwargs: :class:`mmseg.models.decode_heads.decode_head.BaseDecodeHead` arguments
             (``num_classes``, ``in_index``, ``dropout_ratio``, ``align_corners``, losses...).
             ``input_transform`` is always ``'multiple_select'``.
     """
 
     def __init__(self, in_channels: List[int], channels: int, depth: int = 3,
-                 expand_ratio: float = 4, final_expand: Optional[int] = None, **kwargs):
+                 expand_ratio: float = 4, final_expand: Optional[int] = None,
+                 test_resize: Optional[str] = 'bicubic', **kwargs):
         kwargs['input_transform'] = 'multiple_select'
         head_width = channels
         super().__init__(in_channels, head_width * (final_expand or 1), **kwargs)
+        self.test_resize = test_resize
         act = nn.Hardswish
         self.lateral_convs = nn.ModuleList(
             ConvNormAct(c, head_width, 1) for c in self.in_channels)
@@ -61,4 +68,18 @@ class EfficientViTSegHead(BaseDecodeHead):
         if self.final_expand is not None:
             out = self.final_expand(out)
         return self.cls_seg(out)
+
+    def predict_by_feat(self, seg_logits, batch_img_metas):
+        """Logits at the original image size in one resize (``test_resize``); mmseg's
+        segmentor then finds nothing left to crop or resize."""
+        original = {tuple(meta['ori_shape'][:2]) for meta in batch_img_metas}
+        padded = any(any(meta.get('padding_size', ())) or tuple(meta['img_shape'][:2]) != tuple(
+            meta.get('pad_shape', meta['img_shape'])[:2]) for meta in batch_img_metas)
+        if self.test_resize is None or len(original) != 1 or padded:
+            return super().predict_by_feat(seg_logits, batch_img_metas)
+        if seg_logits.dtype in (torch.float16, torch.bfloat16):
+            seg_logits = seg_logits.float()
+        return F.interpolate(seg_logits, size=original.pop(), mode=self.test_resize,
+                             align_corners=False if self.test_resize in (
+                                 'bilinear', 'bicubic') else None)
 
