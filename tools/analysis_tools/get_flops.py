@@ -26,8 +26,8 @@ def input_shape(cfg):
 def published(path):
     with open(path) as f:
         for line in f:
-            if line.startswith('# Published:'):
-                return line[len('# Published:'):].strip().rstrip('.')
+            if line.startswith('# Published:'):  # the figures, without their source
+                return line[len('# Published:'):].split(' (')[0].strip().rstrip('.')
     return '-'
 
 
