@@ -46,7 +46,8 @@ class CheckpointError(Exception):
 
 
 class NotACheckpointError(CheckpointError):
-    """The file is neither a zip archive nor a pickle written by ``torch.save``."""
+    """The file is none of the formats checkpoints come in (``torch.save``'s zip archive or
+    pickle, safetensors)."""
 
 
 class CorruptCheckpointError(CheckpointError):
@@ -95,6 +96,14 @@ _ZIP_MAGIC = b'PK\x03\x04'  # torch.save's default format since torch 1.6
 _PICKLE_PROTOCOL = b'\x80'  # torch.save(..., _use_new_zipfile_serialization=False)
 
 
+def _is_safetensors(filename: str) -> bool:
+    """safetensors (timm's hub files): a little-endian header length, then a JSON header."""
+    with open(filename, 'rb') as f:
+        head = f.read(9)
+    return (len(head) == 9 and head[8:9] == b'{'
+            and 2 <= int.from_bytes(head[:8], 'little') <= osp.getsize(filename) - 8)
+
+
 def _describe(filename: str) -> str:
     return f'{filename} ({osp.getsize(filename)} bytes)'
 
@@ -114,7 +123,7 @@ def _check_container(filename: str) -> None:
     elif not head.startswith(_PICKLE_PROTOCOL):
         raise NotACheckpointError(
             f'Not a checkpoint: {_describe(filename)} is neither the zip archive nor the '
-            f'pickle torch.save writes (it starts with {head!r})')
+            f'pickle torch.save writes, nor safetensors (it starts with {head!r})')
 
 
 def safe_torch_load(filename: str, map_location=None):
@@ -124,9 +133,11 @@ def safe_torch_load(filename: str, map_location=None):
         filename (str): Local checkpoint path.
         map_location: As for :func:`torch.load`.
 
+    safetensors files (timm's hub weights) load too: they hold tensors only.
+
     Raises:
         FileNotFoundError: ``filename`` is not a file.
-        NotACheckpointError: The file is not something ``torch.save`` writes.
+        NotACheckpointError: The file is neither what ``torch.save`` writes nor safetensors.
         CorruptCheckpointError: The file is truncated or damaged; the message gives its size.
         UnsafeCheckpointError: The file holds a pickled object outside the allow-list
             (possibly crafted to run code); the message names the object. Nothing in the
@@ -135,6 +146,13 @@ def safe_torch_load(filename: str, map_location=None):
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'Checkpoint file not found: {filename}')
+    if _is_safetensors(filename):  # tensors only, nothing to unpickle
+        from safetensors.torch import load_file
+        try:
+            return load_file(filename, device=str(map_location or 'cpu'))
+        except Exception as err:  # safetensors raises its own error types
+            raise CorruptCheckpointError(
+                f'Corrupt safetensors file {_describe(filename)}: {_first_line(err)}') from None
     _check_container(filename)
     with torch.serialization.safe_globals(MMENGINE_SAFE_GLOBALS):
         try:

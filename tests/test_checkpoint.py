@@ -76,7 +76,8 @@ def test_text_file_is_not_a_checkpoint(tmp_path):
     with pytest.raises(NotACheckpointError) as err:
         safe_torch_load(str(path))
     assert str(err.value) == (f"Not a checkpoint: {path} (7 bytes) is neither the zip archive "
-                              f"nor the pickle torch.save writes (it starts with b'hell')")
+                              f"nor the pickle torch.save writes, nor safetensors (it starts "
+                              f"with b'hell')")
 
 
 @pytest.mark.parametrize('zipped', [True, False])
@@ -222,3 +223,28 @@ def test_downloaded_crafted_pickle_is_refused(http_server, tmp_path):
     with pytest.raises(UnsafeCheckpointError, match='could run arbitrary code: posix.system'):
         _load_checkpoint(f'{base}/crafted.pth')
     assert not marker.exists()
+
+
+def test_timm_hub_safetensors_load(http_server, official_checkpoint, tmp_path):
+    # timm publishes its weights as model.safetensors: tensors only, timm's key names
+    from safetensors.torch import save_file
+    from mmevit.models import build_backbone
+    from mmevit.models.converters import convert_official_mit_keys
+    root, base, _ = http_server
+    official = torch.load(official_checkpoint('efficientvit_b1'), weights_only=True)['state_dict']
+    timm = convert_official_mit_keys({k[len('backbone.'):]: v for k, v in official.items()
+                                      if k.startswith('backbone.')})
+    (root / 'efficientvit_b1.r224_in1k').mkdir()
+    save_file(timm, str(root / 'efficientvit_b1.r224_in1k' / 'model.safetensors'))
+    url = f'{base}/efficientvit_b1.r224_in1k/model.safetensors'
+    models = [build_backbone('b1', init_cfg=dict(type='Pretrained', checkpoint=source))
+              for source in (url, official_checkpoint('efficientvit_b1'))]
+    for model in models:
+        model.init_weights()
+    for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        assert torch.equal(a, b), name
+    broken = tmp_path / 'broken.safetensors'
+    data = (root / 'efficientvit_b1.r224_in1k' / 'model.safetensors').read_bytes()
+    broken.write_bytes(data[:len(data) // 2])
+    with pytest.raises(CorruptCheckpointError, match=f'Corrupt safetensors file {broken}'):
+        safe_torch_load(str(broken))
