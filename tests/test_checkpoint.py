@@ -26,7 +26,8 @@ class _RunsCode:
 
 
 def _mmengine_checkpoint(path, **extra):
-    hub = {'log_scalars': {'train/loss': HistoryBuffer([1.0, 2.0], [1, 1]), 'empty': HistoryBuffer()}}
+    hub = {'log_scalars': {'train/loss': HistoryBuffer([1.0, 2.0], [1, 1]),
+                           'empty': HistoryBuffer()}}
     checkpoint = {'state_dict': {'w': torch.arange(4.)}, 'message_hub': hub,
                   'meta': {'epoch': 1, 'seed': np.int64(3), 'empty': np.array([]),
                            'empty_int': np.zeros((0, 2), np.int64), 'dtype': np.dtype('f4')},
@@ -211,7 +212,8 @@ def test_download_with_another_hash_fails_and_keeps_nothing(http_server, tmp_pat
         assert str(err.value).startswith(f'{plain}: SHA-256 ')
         assert 'does not match 0000000' in str(err.value) and f'(from {source})' in str(err.value)
     assert _cache_files(tmp_path) == []
-    with pytest.raises(DownloadError, match=f'Could not download {base}/absent.pth: HTTP Error 404'):
+    with pytest.raises(DownloadError,
+                       match=f'Could not download {base}/absent.pth: HTTP Error 404'):
         download_checkpoint(f'{base}/absent.pth')
     assert _cache_files(tmp_path) == []
 

@@ -10,8 +10,8 @@ from mmevit.benchmark import count_kernels
 from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, flatten,
                            max_relative_error, onnx_max_relative_error, onnx_session)
 from mmevit.models import ARCHS, build_backbone
-from mmevit.models.backbones.efficientvit_b import LiteMLA
-from mmevit.models.backbones.efficientvit_m import (CascadedGroupAttention, ConvNorm,
+from mmevit.models.backbones.efficientvit_mit import LiteMLA
+from mmevit.models.backbones.efficientvit_msra import (CascadedGroupAttention, ConvNorm,
                                                     Residual)
 from mmevit.testing import randomize_batchnorm
 

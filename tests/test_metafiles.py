@@ -46,7 +46,8 @@ def test_entries_agree_with_their_configs(config):
     model, cfg = MODELS[config], Config.fromfile(osp.join(REPO_ROOT, config))
     backbone = cfg.model.backbone
     assert model['In Collection'] == {'EfficientViTM': 'EfficientViT-M',
-                                      'EfficientViTB': 'EfficientViT-B'}[backbone.type]
+                                      'EfficientViTB': 'EfficientViT-B',
+                                      'EfficientViTL': 'EfficientViT-L'}[backbone.type]
     assert model['Metadata']['Pretrained'] == backbone.init_cfg.checkpoint
     assert model['Metadata']['Backbone'] == f'EfficientViT-{backbone.arch.upper()}'
     with open(osp.join(REPO_ROOT, config)) as f:

@@ -1,15 +1,16 @@
-"""Every mmevit model resolves to the same class in mmdet's and mmseg's scopes; Runner pieces
-register themselves in mmengine's root registries."""
+"""Every mmevit model and transform resolves to the same class in mmdet's and mmseg's scopes;
+Runner pieces register themselves in mmengine's root registries."""
 import pytest
 from mmdet.registry import MODELS as DET_MODELS
 from mmengine.registry import HOOKS, OPTIM_WRAPPERS
 from mmseg.registry import MODELS as SEG_MODELS
 
-from mmevit.engine import BF16AutocastOptimWrapper, FastPathHook
+from mmevit.engine import (BF16AutocastOptimWrapper, CompileHook, FastPathHook,
+                           HalfPrecisionHook)
 from mmevit.models import EfficientViTM
 
-MMEVIT_MODELS = ['EfficientViTM', 'EfficientViT', 'EfficientViTB', 'EfficientViTFPN',
-                 'EfficientViTSegHead']
+MMEVIT_MODELS = ['EfficientViTM', 'EfficientViT', 'EfficientViTB', 'EfficientViTL',
+                 'EfficientViTFPN', 'EfficientViTSegHead', 'FixedShapeDetDataPreprocessor']
 
 
 @pytest.mark.parametrize('name', MMEVIT_MODELS)
@@ -26,6 +27,17 @@ def test_old_m_series_name_builds_the_m_series():
     assert type(model) is EfficientViTM
 
 
+def test_transforms_resolve_in_both_scopes():
+    from mmdet.registry import TRANSFORMS as DET_TRANSFORMS
+    from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
+
+    from mmevit.datasets import ResizeShortSide
+    assert DET_TRANSFORMS.get('ResizeShortSide') is SEG_TRANSFORMS.get(
+        'ResizeShortSide') is ResizeShortSide
+
+
 def test_runner_pieces_are_registered():
     assert HOOKS.get('FastPathHook') is FastPathHook
+    assert HOOKS.get('CompileHook') is CompileHook
+    assert HOOKS.get('HalfPrecisionHook') is HalfPrecisionHook
     assert OPTIM_WRAPPERS.get('BF16AutocastOptimWrapper') is BF16AutocastOptimWrapper

@@ -3,10 +3,10 @@ from typing import Tuple
 
 import torch.nn as nn
 
-from mmevit.models.backbones import EfficientViTB, EfficientViTM
+from mmevit.models.backbones import EfficientViTB, EfficientViTL, EfficientViTM
 
-BACKBONE_FAMILIES = (EfficientViTM, EfficientViTB)
-#: Every named arch, family by family (``m0``..``m5``, ``b0``..``b3``).
+BACKBONE_FAMILIES = (EfficientViTM, EfficientViTB, EfficientViTL)
+#: Every named arch, family by family (``m0``..``m5``, ``b0``..``b3``, ``l1``, ``l2``).
 ARCHS: Tuple[str, ...] = tuple(arch for cls in BACKBONE_FAMILIES for arch in cls.arch_settings)
 
 
@@ -19,5 +19,6 @@ def backbone_class(arch: str) -> type:
 
 
 def build_backbone(arch: str, **kwargs) -> nn.Module:
-    """``backbone_class(arch)(arch, **kwargs)``: e.g. ``build_backbone('m4', out_indices=(2, ))``."""
+    """``backbone_class(arch)(arch, **kwargs)``, e.g.
+    ``build_backbone('m4', out_indices=(2, ))``."""
     return backbone_class(arch)(arch, **kwargs)

@@ -155,31 +155,40 @@ def filter_msra_checkpoint(checkpoint: Mapping, model: nn.Module) -> Dict[str, t
 
 
 def convert_official_mit_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Rename the authors' (mit-han-lab) B-series backbone keys to mmevit's (= timm's) names.
+    """Rename the authors' (mit-han-lab) B- or L-series backbone keys to mmevit's (= timm's).
 
-    ``input_stem.op_list.0`` -> ``stem.in_conv``; ``input_stem.op_list.{j}`` ->
+    B: ``input_stem.op_list.0`` -> ``stem.in_conv``; ``input_stem.op_list.{j}`` ->
     ``stem.res{j-1}``; ``stages.{i}.op_list.{j}`` -> ``stages.{i}.blocks.{j}``.
+    L, whose ``stages.0`` is the stem: ``stages.0.op_list.0`` -> ``stem.in_conv``;
+    ``stages.0.op_list.{j}`` -> ``stem.res{j-1}``; ``stages.{i}.op_list.{j}`` ->
+    ``stages.{i-1}.blocks.{j}``.
     """
+    stem = 'input_stem' if any(k.startswith('input_stem.') for k in state_dict) else 'stages.0'
+    shift = 0 if stem == 'input_stem' else 1
     converted = {}
     for key, value in state_dict.items():
-        key = re.sub(r'^input_stem\.op_list\.0\.', 'stem.in_conv.', key)
-        key = re.sub(r'^input_stem\.op_list\.(\d+)\.',
-                     lambda m: f'stem.res{int(m.group(1)) - 1}.', key)
-        key = re.sub(r'^stages\.(\d+)\.op_list\.', r'stages.\1.blocks.', key)
+        if key.startswith(f'{stem}.'):
+            key = re.sub(r'^[\w.]+?\.op_list\.(\d+)\.', lambda m: (
+                'stem.in_conv.' if m.group(1) == '0' else f'stem.res{int(m.group(1)) - 1}.'),
+                key)
+        else:
+            key = re.sub(r'^stages\.(\d+)\.op_list\.',
+                         lambda m: f'stages.{int(m.group(1)) - shift}.blocks.', key)
         converted[key] = value
     return converted
 
 
 def filter_mit_checkpoint(checkpoint: Mapping, model: nn.Module) -> Dict[str, torch.Tensor]:
-    """Turn any accepted B-series checkpoint into a state dict for ``model``.
+    """Turn any accepted B- or L-series checkpoint into a state dict for ``model``.
 
     Accepted: the authors' classification and segmentation checkpoints (``backbone.*`` with
-    ``head.*``), timm's ``efficientvit_b*`` weights (``stem.*``, ``stages.*``, ``head.*``),
-    detector/segmentor checkpoints and mmevit's own. Heads are dropped. ``model`` is unused
-    (every key maps one to one) and kept for the common filter signature.
+    ``head.*``, blocks in ``op_list``), timm's ``efficientvit_b*``/``efficientvit_l*`` weights
+    (``stem.*``, ``stages.*``, ``head.*``), detector/segmentor checkpoints and mmevit's own.
+    Heads are dropped. ``model`` is unused (every key maps one to one) and kept for the
+    common filter signature.
     """
     state_dict = unwrap_state_dict(checkpoint)
-    if any(k.startswith('input_stem.') for k in state_dict):
+    if any('.op_list.' in k for k in state_dict if not k.startswith('head.')):
         state_dict = convert_official_mit_keys(state_dict)
     return {k: v for k, v in state_dict.items() if not k.startswith('head.')}
 

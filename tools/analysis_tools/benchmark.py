@@ -18,7 +18,7 @@ Settings (each row carries a ratio against the baseline named in its table):
 * ``kernels``  kernels one backbone forward launches (torch.profiler): plain, fast path and
   compiled, for M4 and B1 at 800x1344 (on a CPU: the aten ops that would each launch one);
 * ``gpu``      with ``--device cuda``: ``test_step`` latency of RetinaNet and Mask R-CNN with
-  M4, B1, ResNet-50 and MobileNetV2 at 800x1333 and of the B-series segmentors at
+  M4, B1, L1, ResNet-50 and MobileNetV2 at 800x1333 and of the B/L segmentors at
   512x512/1024x2048, eager and in every fast form (fast path, compiled with CUDA graphs,
   fp16), with their score differences from eager; backbone throughput at 224x224 in fp16
   against timm's implementations when timm is installed; training iterations (eager,
@@ -65,19 +65,22 @@ PAPER_GPU = {'m4': 15914}
 DETECTORS = {
     'RetinaNet': dict(m4='configs/retinanet_evit_m4_1x.py',
                       b1='configs/retinanet_evit_b1_1x.py',
+                      l1='configs/retinanet_evit_l1_1x.py',
                       resnet50='configs/baselines/retinanet_r50_1x.py',
                       mobilenetv2='configs/baselines/retinanet_mobilenetv2_1x.py'),
     'Mask R-CNN': dict(m4='configs/mask_rcnn_evit_m4_1x.py',
                        b1='configs/mask_rcnn_evit_b1_1x.py',
+                       l1='configs/mask_rcnn_evit_l1_1x.py',
                        resnet50='configs/baselines/mask_rcnn_r50_1x.py',
                        mobilenetv2='configs/baselines/mask_rcnn_mobilenetv2_1x.py'),
 }
 DETECTOR_NAMES = [f'{d}-{b}' for d, configs in DETECTORS.items() for b in configs]
-# B-series segmentors at the protocols' sizes: ADE20K 512x512, Cityscapes 1024x2048
+# B- and L-series segmentors at the protocols' sizes: ADE20K 512x512, Cityscapes 1024x2048
 SEGMENTORS = {f'{arch}-ade20k': (f'configs/efficientvit_seg_{arch}_ade20k.py', (512, 512))
-              for arch in ('b1', 'b2', 'b3')}
+              for arch in ('b1', 'b2', 'b3', 'l1', 'l2')}
 SEGMENTORS.update({f'{arch}-cityscapes': (f'configs/efficientvit_seg_{arch}_cityscapes.py',
-                                          (1024, 2048)) for arch in ('b0', 'b1', 'b2', 'b3')})
+                                          (1024, 2048))
+                   for arch in ('b0', 'b1', 'b2', 'b3', 'l1', 'l2')})
 # inference forms: eager; the fast path; the fast path with its backbone compiled (CUDA graphs
 # on GPUs), or with backbone, neck and dense heads compiled; each also under fp16 autocast
 INFERENCE_FORMS = ('eager', 'fast path', 'fast path fp16', 'compiled', 'compiled fp16',
@@ -197,7 +200,7 @@ def parse_args():
     parser.add_argument('--train-reps', type=int, default=1,
                         help='timed training iterations (after one warm-up iteration)')
     parser.add_argument('--det-backbones', nargs='+', default=['m4', 'resnet50', 'mobilenetv2'],
-                        choices=['m4', 'b1', 'resnet50', 'mobilenetv2'],
+                        choices=['m4', 'b1', 'l1', 'resnet50', 'mobilenetv2'],
                         help='backbones of the (CPU) detection setting')
     parser.add_argument('--kernel-archs', nargs='+', default=['m4', 'b1'], choices=ARCHS,
                         help='backbones of the kernels setting')
@@ -677,14 +680,17 @@ def plot(results: List[dict], path: str) -> None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in ((axes[0], 'params', 'params (M)'), (axes[1], 'macs', 'MACs (G)')):
-        for family, marker in (('m', 'o'), ('b', 's'), ('', '^')):
-            sel = [r for r in rows if (r['model'][0] == family and r['model'][1:].isdigit())
-                   or (not family and not r['model'][1:].isdigit())]
+        families = {}
+        for r in rows:
+            family = (backbone_class(r['model']).arch_family if r['model'] in ARCHS
+                      else 'mmdet baselines')
+            families.setdefault(family, []).append(r)
+        for (family, sel), marker in zip(families.items(), 'os^Dv'):
             scale = 1e6 if key == 'params' else 1e9
             xs = [r[key] / scale for r in sel]
             ys = [r['img_per_s'] for r in sel]
-            ax.plot(xs, ys, marker, linestyle='-' if family else '', label={
-                'm': 'EfficientViT-M', 'b': 'EfficientViT-B', '': 'mmdet baselines'}[family])
+            ax.plot(xs, ys, marker, linestyle='' if family == 'mmdet baselines' else '-',
+                    label=family)
             for r, x_, y_ in zip(sel, xs, ys):
                 ax.annotate(r['model'], (x_, y_), textcoords='offset points', xytext=(4, 4),
                             fontsize=8)
@@ -694,7 +700,8 @@ def plot(results: List[dict], path: str) -> None:
         ax.set_ylabel('img/s (224x224, batch 16, 1 CPU thread)')
         ax.grid(True, which='both', alpha=0.3)
     axes[0].legend()
-    fig.suptitle(f'Backbone throughput on {machine()["cpu"]} (tools/analysis_tools/benchmark.py)', fontsize=9)
+    fig.suptitle(f'Backbone throughput on {machine()["cpu"]} '
+                 '(tools/analysis_tools/benchmark.py)', fontsize=9)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)

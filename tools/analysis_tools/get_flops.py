@@ -1,6 +1,7 @@
-"""Params and MACs: the M-series ImageNet models beside the paper, or whole configs.
+"""Params and MACs: the M- and L-series ImageNet models beside the published ones, or whole
+configs.
 
-    python tools/analysis_tools/get_flops.py          # m0..m5 classifiers vs. Table 1 of the paper
+    python tools/analysis_tools/get_flops.py          # m0..m5, l1, l2 classifiers vs. published
     python tools/analysis_tools/get_flops.py --configs configs/retinanet_evit_m4_1x.py ...
 
 Config rows use the COCO test size for detectors (800x1344 after padding) and the crop size
@@ -12,8 +13,7 @@ import os.path as osp
 
 from mmengine.config import Config
 
-from mmevit.analysis import (PAPER_M_COMPLEXITY, efficientvit_m_imagenet_complexity,
-                             model_complexity)
+from mmevit.analysis import PAPER_COMPLEXITY, imagenet_complexity, model_complexity
 from mmevit.apis import task_of
 
 
@@ -33,8 +33,8 @@ def published(path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--archs', nargs='+', default=list(PAPER_M_COMPLEXITY),
-                        choices=list(PAPER_M_COMPLEXITY))
+    parser.add_argument('--archs', nargs='+', default=list(PAPER_COMPLEXITY),
+                        choices=list(PAPER_COMPLEXITY))
     parser.add_argument('--img-size', type=int, default=224)
     parser.add_argument('--configs', nargs='+', help='print a model-zoo row for each config')
     args = parser.parse_args()
@@ -50,8 +50,8 @@ def main():
         return
     print(f'{"arch":<6}{"params (M)":>12}{"paper":>8}{"MACs (M)":>12}{"paper":>8}')
     for arch in args.archs:
-        c = efficientvit_m_imagenet_complexity(arch, args.img_size)
-        paper_params, paper_macs = PAPER_M_COMPLEXITY[arch]
+        c = imagenet_complexity(arch, args.img_size)
+        paper_params, paper_macs = PAPER_COMPLEXITY[arch]
         print(f'{arch:<6}{c["params"] / 1e6:>12.2f}{paper_params:>8.2f}'
               f'{c["macs"] / 1e6:>12.1f}{paper_macs:>8}')
 

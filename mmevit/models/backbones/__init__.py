@@ -1,4 +1,4 @@
-from .efficientvit_b import EfficientViTB
-from .efficientvit_m import EfficientViT, EfficientViTM
+from .efficientvit_mit import EfficientViTB, EfficientViTL
+from .efficientvit_msra import EfficientViT, EfficientViTM
 
-__all__ = ['EfficientViTM', 'EfficientViT', 'EfficientViTB']
+__all__ = ['EfficientViTM', 'EfficientViT', 'EfficientViTB', 'EfficientViTL']

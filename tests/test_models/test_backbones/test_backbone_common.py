@@ -4,14 +4,14 @@ import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmevit.models import (ARCHS, EfficientViTB, EfficientViTM, backbone_class,
-                           build_backbone)
+from mmevit.models import (ARCHS, EfficientViTB, EfficientViTL, EfficientViTM,
+                           backbone_class, build_backbone)
 
 
 def test_one_lookup_serves_every_arch():
-    assert ARCHS == ('m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'b0', 'b1', 'b2', 'b3')
+    assert ARCHS == ('m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'b0', 'b1', 'b2', 'b3', 'l1', 'l2')
     for arch in ARCHS:
-        cls = EfficientViTM if arch.startswith('m') else EfficientViTB
+        cls = {'m': EfficientViTM, 'b': EfficientViTB, 'l': EfficientViTL}[arch[0]]
         assert backbone_class(arch) is cls and backbone_class(arch.upper()) is cls
         assert type(build_backbone(arch, out_indices=(0, ))) is cls
     with pytest.raises(ValueError, match=r"Unknown arch 'x1'; expected one of \['m0'"):
@@ -36,7 +36,7 @@ def test_any_input_size_and_feature_info(arch):
             assert torch.isfinite(out).all(), (arch, h, w)
 
 
-@pytest.mark.parametrize('arch', ['m0', 'b0'])
+@pytest.mark.parametrize('arch', ['m0', 'b0', 'l1'])
 def test_frozen_stages_and_norm_eval(arch):
     model = build_backbone(arch, frozen_stages=2, norm_eval=True).train()
     for module in (model.stem_module, model.stages[0], model.stages[1]):
@@ -53,7 +53,7 @@ def test_frozen_stages_and_norm_eval(arch):
     assert all(m.training for m in model.modules())
 
 
-@pytest.mark.parametrize('arch', ['m4', 'b1'])
+@pytest.mark.parametrize('arch', ['m4', 'b1', 'l1'])
 def test_with_cp_training_matches_and_backpropagates(arch, official_checkpoint):
     init_cfg = dict(type='Pretrained', checkpoint=official_checkpoint(f'efficientvit_{arch}'))
     plain = build_backbone(arch, init_cfg=init_cfg)

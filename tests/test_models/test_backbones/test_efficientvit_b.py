@@ -10,7 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from conftest import (assert_matches_reference, deterministic_checkpoint, load_reference,
                       pretrained_backbone, relative_error)
 from mmevit.models import EfficientViTB
-from mmevit.models.backbones.efficientvit_b import LiteMLA
+from mmevit.models.backbones.efficientvit_mit import LiteMLA
 from mmevit.models.converters import convert_official_mit_keys
 
 ARCHS = ['b0', 'b1', 'b2', 'b3']

@@ -1,12 +1,15 @@
-"""EfficientViT-B0..B3: multi-scale linear attention for high-resolution dense prediction.
+"""The MIT family: EfficientViT-B0..B3 and L1/L2, multi-scale linear attention for
+high-resolution dense prediction.
 
 Cai et al., ICCV 2023 (https://arxiv.org/abs/2205.14756); the authors' code is
 mit-han-lab/efficientvit. Module and parameter names follow timm's ``efficientvit_mit`` (stem
 ``in_conv``/``res{i}``, ``stages.{i}.blocks.{j}``); the authors' checkpoints
-(``backbone.input_stem.op_list...``, ``backbone.stages.{i}.op_list...``) are renamed by
+(``backbone.input_stem.op_list...``/``backbone.stages.{i}.op_list...`` for B,
+``backbone.stages.{0..4}.op_list...`` for L) are renamed by
 :func:`mmevit.models.converters.convert_official_mit_keys`.
 """
-from typing import Dict, Optional, Sequence, Union
+from functools import partial
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -28,13 +31,13 @@ class ConvNormAct(nn.Module):
         groups (int): Convolution groups.
         bias (bool): Conv bias (used where no BatchNorm follows).
         norm (bool): Follow the conv with BatchNorm2d.
-        act (type, optional): Activation class, or None.
+        act (callable, optional): Activation factory (a class or a partial), or None.
         norm_eps (float): BatchNorm eps.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  stride: int = 1, groups: int = 1, bias: bool = False, norm: bool = True,
-                 act: Optional[type] = None, norm_eps: float = 1e-5):
+                 act: Optional[Callable] = None, norm_eps: float = 1e-5):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
                               groups=groups, bias=bias)
@@ -48,7 +51,8 @@ class ConvNormAct(nn.Module):
 class DSConv(nn.Module):
     """Depthwise 3x3 (BN, act) then pointwise 1x1 (BN)."""
 
-    def __init__(self, in_channels: int, out_channels: int, act: type, norm_eps: float = 1e-5):
+    def __init__(self, in_channels: int, out_channels: int, act: Callable,
+                 norm_eps: float = 1e-5):
         super().__init__()
         self.depth_conv = ConvNormAct(in_channels, in_channels, 3, groups=in_channels, act=act,
                                       norm_eps=norm_eps)
@@ -66,14 +70,14 @@ class MBConv(nn.Module):
         out_channels (int): Output channels.
         stride (int): Depthwise stride.
         expand_ratio (float): Hidden width over ``in_channels``.
-        act (type): Activation class.
+        act (callable): Activation factory.
         fewer_norm (bool): BatchNorm only after the projection, with biases on the first two
             convs instead (the transformer stages).
         norm_eps (float): BatchNorm eps.
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
-                 expand_ratio: float = 4, act: type = nn.Hardswish, fewer_norm: bool = False,
+                 expand_ratio: float = 4, act: Callable = nn.Hardswish, fewer_norm: bool = False,
                  norm_eps: float = 1e-5):
         super().__init__()
         mid = round(in_channels * expand_ratio)
@@ -85,6 +89,43 @@ class MBConv(nn.Module):
 
     def forward(self, x):
         return self.point_conv(self.depth_conv(self.inverted_conv(x)))
+
+
+class FusedMBConv(nn.Module):
+    """Fused inverted bottleneck: 3x3 expand (act), 1x1 project; the L-series' early stages.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        stride (int): Stride of the 3x3 conv.
+        expand_ratio (float): Hidden width over ``in_channels``.
+        act (callable): Activation factory.
+        norm_eps (float): BatchNorm eps.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
+                 expand_ratio: float = 4, act: Callable = nn.Hardswish,
+                 norm_eps: float = 1e-5):
+        super().__init__()
+        mid = round(in_channels * expand_ratio)
+        self.spatial_conv = ConvNormAct(in_channels, mid, 3, stride, act=act, norm_eps=norm_eps)
+        self.point_conv = ConvNormAct(mid, out_channels, 1, norm_eps=norm_eps)
+
+    def forward(self, x):
+        return self.point_conv(self.spatial_conv(x))
+
+
+class ConvBlock(nn.Module):
+    """3x3 conv (act), 3x3 conv: the L-series stem's residual block (MIT's ``ResBlock``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, act: Callable,
+                 norm_eps: float = 1e-5):
+        super().__init__()
+        self.conv1 = ConvNormAct(in_channels, in_channels, 3, act=act, norm_eps=norm_eps)
+        self.conv2 = ConvNormAct(in_channels, out_channels, 3, norm_eps=norm_eps)
+
+    def forward(self, x):
+        return self.conv2(self.conv1(x))
 
 
 class ResidualBlock(nn.Module):
@@ -170,10 +211,11 @@ class LiteMLA(nn.Module):
         return self.proj(out.to(qkv.dtype))
 
 
-class EfficientViTBBlock(nn.Module):
-    """Residual LiteMLA (global context) then residual MBConv (local detail)."""
+class LiteMLABlock(nn.Module):
+    """Residual LiteMLA (global context) then residual MBConv (local detail): the attention
+    block of both series (MIT's and timm's ``EfficientViTBlock``)."""
 
-    def __init__(self, channels: int, head_dim: int, expand_ratio: float, act: type,
+    def __init__(self, channels: int, head_dim: int, expand_ratio: float, act: Callable,
                  norm_eps: float = 1e-5):
         super().__init__()
         self.context_module = ResidualBlock(
@@ -187,13 +229,16 @@ class EfficientViTBBlock(nn.Module):
 
 
 class Stem(nn.Sequential):
-    """3x3 stride-2 conv, then ``depth`` residual DSConvs."""
+    """3x3 stride-2 conv, then ``depth`` residual blocks: DSConvs (B) or ConvBlocks (L)."""
 
-    def __init__(self, in_channels: int, out_channels: int, depth: int, act: type):
+    def __init__(self, in_channels: int, out_channels: int, depth: int, act: Callable,
+                 block: type = DSConv, norm_eps: float = 1e-5):
         super().__init__()
-        self.add_module('in_conv', ConvNormAct(in_channels, out_channels, 3, 2, act=act))
+        self.add_module('in_conv', ConvNormAct(in_channels, out_channels, 3, 2, act=act,
+                                               norm_eps=norm_eps))
         for i in range(depth):
-            self.add_module(f'res{i}', ResidualBlock(DSConv(out_channels, out_channels, act)))
+            self.add_module(f'res{i}', ResidualBlock(
+                block(out_channels, out_channels, act, norm_eps=norm_eps)))
 
 
 class EfficientViTBStage(nn.Module):
@@ -203,20 +248,20 @@ class EfficientViTBStage(nn.Module):
         in_channels (int): Input channels.
         out_channels (int): Output channels.
         depth (int): Blocks after the downsampling one (convolutional stages count it).
-        vit_stage (bool): Use :class:`EfficientViTBBlock` (stages 3-4).
+        vit_stage (bool): Use :class:`LiteMLABlock` (stages 3-4).
         head_dim (int): Attention channels per head.
         expand_ratio (float): MBConv expansion.
-        act (type): Activation class.
+        act (callable): Activation factory.
         with_cp (bool): Checkpoint each block in training.
     """
 
     def __init__(self, in_channels: int, out_channels: int, depth: int, vit_stage: bool,
-                 head_dim: int, expand_ratio: float, act: type, with_cp: bool = False):
+                 head_dim: int, expand_ratio: float, act: Callable, with_cp: bool = False):
         super().__init__()
         blocks = [ResidualBlock(MBConv(in_channels, out_channels, 2, expand_ratio, act,
                                        fewer_norm=vit_stage), shortcut=False)]
         if vit_stage:
-            blocks += [EfficientViTBBlock(out_channels, head_dim, expand_ratio, act)
+            blocks += [LiteMLABlock(out_channels, head_dim, expand_ratio, act)
                        for _ in range(depth)]
         else:
             blocks += [ResidualBlock(MBConv(out_channels, out_channels, 1, expand_ratio, act))
@@ -228,8 +273,33 @@ class EfficientViTBStage(nn.Module):
         return forward_blocks(self.blocks, x, self.with_cp)
 
 
+class MITBackbone(StagedBackbone):
+    """What the B- and L-series share: a stem and 4 stages whose last ones attend, custom
+    arch dicts of ``widths`` and ``depths`` (stem + 4 stages) and ``head_dim``, and the
+    authors' checkpoints (:func:`mmevit.models.converters.filter_mit_checkpoint`)."""
+
+    attention_stages = 2  # how many of the last stages are made of attention blocks
+
+    @classmethod
+    def _check_custom_arch(cls, arch: dict) -> None:
+        missing = [k for k in ('widths', 'depths', 'head_dim') if k not in arch]
+        if missing:
+            raise ValueError(f'Custom arch dict lacks {missing}; it needs widths, depths '
+                             f'(5 entries each: stem + 4 stages) and head_dim')
+        if len(arch['widths']) != 5 or len(arch['depths']) != 5:
+            raise ValueError(f'widths and depths need 5 entries (stem + 4 stages), got '
+                             f'{arch["widths"]} and {arch["depths"]}')
+        attending = tuple(arch['widths'][-cls.attention_stages:])
+        if any(w % arch['head_dim'] for w in attending):
+            raise ValueError(f'The attention stages\' widths {attending} must be '
+                             f'multiples of head_dim={arch["head_dim"]}')
+
+    def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
+        return filter_mit_checkpoint(checkpoint, self)
+
+
 @register_model
-class EfficientViTB(StagedBackbone):
+class EfficientViTB(MITBackbone):
     """EfficientViT-B backbone (strides 4, 8, 16, 32).
 
     Args:
@@ -286,19 +356,116 @@ class EfficientViTB(StagedBackbone):
                                   module=f'stages.{i}') for i in range(4)]
         self._freeze_stages()
 
-    @classmethod
-    def _check_custom_arch(cls, arch: dict) -> None:
-        missing = [k for k in ('widths', 'depths', 'head_dim') if k not in arch]
-        if missing:
-            raise ValueError(f'Custom arch dict lacks {missing}; it needs widths, depths '
-                             f'(5 entries each: stem + 4 stages) and head_dim')
-        if len(arch['widths']) != 5 or len(arch['depths']) != 5:
-            raise ValueError(f'widths and depths need 5 entries (stem + 4 stages), got '
-                             f'{arch["widths"]} and {arch["depths"]}')
-        if any(w % arch['head_dim'] for w in arch['widths'][3:]):
-            raise ValueError(f'The attention stages\' widths {arch["widths"][3:]} must be '
-                             f'multiples of head_dim={arch["head_dim"]}')
 
-    def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
-        return filter_mit_checkpoint(checkpoint, self)
+#: GELU with the tanh approximation, the L-series' activation (MIT's ``'gelu'``).
+GELUTanh = partial(nn.GELU, approximate='tanh')
 
+
+class EfficientViTLStage(nn.Module):
+    """An L-series stage: a stride-2 block, then ``depth`` residual blocks of its kind.
+
+    ``'fused'`` (stages 1-2): FusedMBConvs, the downsampling one expanded 16x, the others 4x.
+    ``'mbconv'`` (stage 3): MBConvs with BatchNorm only after the projection, 16x then 4x.
+    ``'attention'`` (stage 4): an MBConv expanded 24x, then :class:`LiteMLABlock` s whose
+    MBConvs expand 6x.
+
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        depth (int): Blocks after the downsampling one.
+        kind (str): ``'fused'``, ``'mbconv'`` or ``'attention'``.
+        head_dim (int): Attention channels per head.
+        act (callable): Activation factory.
+        norm_eps (float): BatchNorm eps.
+        with_cp (bool): Checkpoint each block in training.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, depth: int, kind: str,
+                 head_dim: int, act: Callable, norm_eps: float, with_cp: bool = False):
+        super().__init__()
+        if kind == 'fused':
+            down = FusedMBConv(in_channels, out_channels, 2, 16, act, norm_eps)
+            blocks = [ResidualBlock(FusedMBConv(out_channels, out_channels, 1, 4, act, norm_eps))
+                      for _ in range(depth)]
+        elif kind == 'mbconv':
+            down = MBConv(in_channels, out_channels, 2, 16, act, True, norm_eps)
+            blocks = [ResidualBlock(MBConv(out_channels, out_channels, 1, 4, act, True, norm_eps))
+                      for _ in range(depth)]
+        elif kind == 'attention':
+            down = MBConv(in_channels, out_channels, 2, 24, act, True, norm_eps)
+            blocks = [LiteMLABlock(out_channels, head_dim, 6, act, norm_eps)
+                      for _ in range(depth)]
+        else:
+            raise ValueError(f"kind must be 'fused', 'mbconv' or 'attention', got {kind!r}")
+        self.blocks = nn.Sequential(ResidualBlock(down, shortcut=False), *blocks)
+        self.with_cp = with_cp
+
+    def forward(self, x):
+        return forward_blocks(self.blocks, x, self.with_cp)
+
+
+@register_model
+class EfficientViTL(MITBackbone):
+    """EfficientViT-L backbone (strides 4, 8, 16, 32), as the authors build it
+    (``EfficientViTLargeBackbone``, mit-han-lab/efficientvit de7d773):
+
+    - activation: GELU with the tanh approximation (:data:`GELUTanh`) everywhere but in the
+      linear attention, whose kernel is ReLU;
+    - BatchNorm eps 1e-7, as the authors' model zoo sets it on every L model
+      (``set_norm_eps(model, 1e-7)``);
+    - stem: a 3x3 stride-2 conv and residual :class:`ConvBlock` s (stride 2);
+    - stages 1-2: FusedMBConvs; stage 3: MBConvs with fewer norms; stage 4: LiteMLA blocks
+      (head dim 32, one extra scale of 5x5, quadratic form on maps of at most 32 pixels), the
+      only attention.
+
+    Args:
+        arch (str | dict): ``'l1'`` or ``'l2'``, or a dict with ``widths`` (stem + 4 stages),
+            ``depths`` (stem + 4 stages) and ``head_dim``. Defaults to ``'l1'``.
+        in_channels (int): Input image channels. Defaults to 3.
+        out_indices (Sequence[int]): Stages whose outputs are returned. Defaults to
+            (0, 1, 2, 3).
+        frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
+            -1 freezes nothing. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm layers in eval mode while training. Defaults to False.
+        with_cp (bool): Gradient checkpointing of each block. Defaults to False.
+        norm_eps (float): BatchNorm eps. Defaults to 1e-7.
+        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
+            authors' classification or segmentation checkpoints, timm's ``efficientvit_l*``,
+            detector/segmentor checkpoints and mmevit's own (see
+            :func:`mmevit.models.converters.filter_mit_checkpoint`). Defaults to None.
+
+    Attributes:
+        feature_info (list[dict]): timm's description of every stage's output
+            (``num_chs``, ``reduction``, ``module``), for timm-style feature consumers.
+    """
+
+    arch_family = 'EfficientViT-L'
+    arch_settings = {
+        'l1': dict(widths=(32, 64, 128, 256, 512), depths=(1, 1, 1, 6, 6), head_dim=32),
+        'l2': dict(widths=(32, 64, 128, 256, 512), depths=(1, 2, 2, 8, 8), head_dim=32),
+    }
+    attention_stages = 1
+    stage_kinds = ('fused', 'fused', 'mbconv', 'attention')
+
+    def __init__(self,
+                 arch: Union[str, dict] = 'l1',
+                 in_channels: int = 3,
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 norm_eps: float = 1e-7,
+                 init_cfg: Optional[dict] = None):
+        settings = self._resolve_arch(arch)
+        widths, depths, head_dim = settings['widths'], settings['depths'], settings['head_dim']
+        super().__init__(4, out_indices, frozen_stages, norm_eval, init_cfg)
+        self.widths = tuple(widths)
+
+        self.stem = Stem(in_channels, widths[0], depths[0], GELUTanh, ConvBlock, norm_eps)
+        self.stages = nn.ModuleList(
+            EfficientViTLStage(widths[i], widths[i + 1], depths[i + 1], kind, head_dim,
+                               GELUTanh, norm_eps, with_cp)
+            for i, kind in enumerate(self.stage_kinds))
+        self.feature_info = [dict(num_chs=widths[i + 1], reduction=4 * 2 ** i,
+                                  module=f'stages.{i}') for i in range(4)]
+        self._freeze_stages()

@@ -1,0 +1,11 @@
+# Mask R-CNN + EfficientViT-L1, COCO 1x: a standard FPN on the stride-4..32 stages
+# (strides 4..64 with max-pooling on top), the M4 recipe otherwise (as the B configs).
+_base_ = './mask_rcnn_evit_m4_1x.py'
+model = dict(
+    backbone=dict(
+        _delete_=True, type='EfficientViTL', arch='l1', out_indices=(0, 1, 2, 3),
+        init_cfg=dict(type='Pretrained', checkpoint=(
+            'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
+            'efficientvit_l1_r224.pt'))),
+    neck=dict(_delete_=True, type='FPN', in_channels=[64, 128, 256, 512], out_channels=256,
+              num_outs=5))
