@@ -1,78 +1,20 @@
-"""EfficientViT-L1/L2 against the authors' implementation (tests/data/efficientvit_l*.pt): every
-stage end to end, relative error < 1e-4, through the loader users call. The reference cannot
-tell BatchNorm eps 1e-7 from 1e-5 (1.6e-5 apart at most), so the eps and the activation are
-checked on the modules themselves."""
-import copy
-
+"""What is particular to EfficientViT-L: the authors' BatchNorm eps and tanh GELU, which the
+reference outputs cannot pin (eps 1e-5 instead of 1e-7 moves them by 1.6e-5 at most), where
+the attention sits, the errors. The reference checks of every arch are in
+test_reference_outputs.py."""
 import pytest
-import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from conftest import (assert_matches_reference, deterministic_checkpoint, load_reference,
-                      pretrained_backbone)
-from mmevit.deploy import fast_path
+from conftest import pretrained_backbone
 from mmevit.models import EfficientViTL
 from mmevit.models.backbones.efficientvit_mit import LiteMLA
-from mmevit.models.converters import convert_official_mit_keys
 
 ARCHS = ['l1', 'l2']
 
 
 def build_pretrained(arch, checkpoint, **kwargs):
     return pretrained_backbone(arch, checkpoint, scope='mmseg', type='EfficientViTL', **kwargs)
-
-
-@pytest.mark.parametrize('arch', ARCHS)
-def test_official_checkpoint_matches_reference(arch, official_checkpoint):
-    ref = load_reference(f'efficientvit_{arch}')
-    model = build_pretrained(arch, official_checkpoint(f'efficientvit_{arch}'))
-    assert sum(p.numel() for p in model.parameters()) == ref['params_backbone']
-    assert_matches_reference(model, ref)
-
-
-@pytest.mark.parametrize('arch', ARCHS)
-def test_timm_checkpoint_matches_reference(arch, official_checkpoint, tmp_path):
-    official = torch.load(official_checkpoint(f'efficientvit_{arch}'), weights_only=True)
-    timm_sd = convert_official_mit_keys(
-        {k[len('backbone.'):]: v for k, v in official['state_dict'].items()
-         if k.startswith('backbone.')})
-    # timm's names (EfficientVitLarge), written out here so the test does not only trust
-    # the converter
-    for key in ('stem.in_conv.conv.weight', 'stem.res0.main.conv1.conv.weight',
-                'stages.0.blocks.0.main.spatial_conv.conv.weight',
-                'stages.1.blocks.1.main.point_conv.norm.running_var',
-                'stages.2.blocks.1.main.inverted_conv.conv.bias',
-                'stages.3.blocks.0.main.depth_conv.conv.weight',
-                'stages.3.blocks.1.context_module.main.qkv.conv.weight',
-                'stages.3.blocks.1.local_module.main.point_conv.norm.weight'):
-        assert key in timm_sd, key
-    timm_sd['head.classifier.4.weight'] = torch.zeros(1000, 3200)  # timm's classifier: dropped
-    path = str(tmp_path / 'timm.pth')
-    torch.save(timm_sd, path)
-    assert_matches_reference(build_pretrained(arch, path), load_reference(f'efficientvit_{arch}'))
-
-
-@pytest.mark.parametrize('arch', ARCHS)
-def test_fast_path_matches_reference(arch, official_checkpoint):
-    model = build_pretrained(arch, official_checkpoint(f'efficientvit_{arch}'))
-    fast = fast_path(copy.deepcopy(model))
-    assert not any(isinstance(m, _BatchNorm) for m in fast.modules())
-    assert_matches_reference(fast, load_reference(f'efficientvit_{arch}'))
-
-
-@pytest.mark.parametrize('arch', ARCHS)
-def test_with_cp_in_training_mode_matches_reference(arch, official_checkpoint, monkeypatch):
-    import torch.utils.checkpoint as cp
-    calls = []
-    checkpoint = cp.checkpoint
-    monkeypatch.setattr(cp, 'checkpoint', lambda *a, **k: calls.append(1) or checkpoint(*a, **k))
-    model = build_pretrained(arch, official_checkpoint(f'efficientvit_{arch}'), with_cp=True,
-                             norm_eval=True).train()
-    ref = load_reference(f'efficientvit_{arch}')
-    assert_matches_reference(model, ref, requires_grad=True)
-    blocks = sum(len(stage.blocks) for stage in model.stages)
-    assert len(calls) == blocks * len(ref['outputs'])
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -110,10 +52,3 @@ def test_checkpoint_of_another_arch_or_family_is_refused(official_checkpoint, tm
         build_pretrained('l1', official_checkpoint('efficientvit_b1'))
 
 
-def test_authors_segmentation_checkpoint_feeds_the_backbone(tmp_path):
-    ref = load_reference('efficientvit_seg_l1_cityscapes')
-    path = str(tmp_path / 'seg.pt')
-    torch.save({'state_dict': deterministic_checkpoint(ref)}, path)
-    model = build_pretrained('l1', path)
-    expected = deterministic_checkpoint(ref)['backbone.stages.0.op_list.0.conv.weight']
-    assert torch.equal(model.stem.in_conv.conv.weight, expected)
