@@ -26,6 +26,12 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
+def _random_image(height: int, width: int, generator: torch.Generator,
+                  device: str) -> torch.Tensor:
+    return torch.randint(0, 256, (3, height, width), generator=generator,
+                         dtype=torch.uint8).to(device)
+
+
 def detection_batch(height: int, width: int, batch_size: int = 1, device: str = 'cpu',
                     with_targets: bool = False, seed: int = 0) -> dict:
     """A ``test_step``/``train_step`` input of random uint8 images (and one box and mask
@@ -36,8 +42,7 @@ def detection_batch(height: int, width: int, batch_size: int = 1, device: str = 
     g = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, height, width), generator=g,
-                                    dtype=torch.uint8).to(device))
+        inputs.append(_random_image(height, width, g, device))
         sample = DetDataSample(metainfo=dict(img_shape=(height, width),
                                              ori_shape=(height, width), scale_factor=(1., 1.)))
         if with_targets:
@@ -61,8 +66,7 @@ def segmentation_batch(height: int, width: int, batch_size: int = 1, device: str
     g = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
     for _ in range(batch_size):
-        inputs.append(torch.randint(0, 256, (3, height, width), generator=g,
-                                    dtype=torch.uint8).to(device))
+        inputs.append(_random_image(height, width, g, device))
         sample = SegDataSample(metainfo=dict(img_shape=(height, width),
                                              ori_shape=(height, width),
                                              pad_shape=(height, width)))

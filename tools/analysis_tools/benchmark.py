@@ -42,7 +42,7 @@ import platform
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -528,80 +528,85 @@ def gpu_jobs(args, results) -> List[tuple]:
 
 
 def ratio(value, base) -> str:
-    return f'{value / base:.2f}x' if base else '-'
+    return f'{value / base:.2f}x' if value and base else '-'
+
+
+def print_table(title: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """One markdown table under a ``###`` title."""
+    print(f'\n### {title}\n')
+    print('| ' + ' | '.join(header) + ' |')
+    print('|' + '---|' * len(header))
+    for row in rows:
+        print('| ' + ' | '.join(str(cell) for cell in row) + ' |')
 
 
 def print_tables(results: List[dict]) -> None:
     by = {s: [r for r in results if r['setting'] == s] for s in SETTINGS}
     if by['cpu224']:
         base = next((r['img_per_s'] for r in by['cpu224'] if r['model'] == 'mobilenetv2'), None)
-        print('\n### cpu224: 224x224, batch 16, 1 thread (img/s; ratio over MobileNetV2)\n')
-        print('| backbone | params (M) | MACs (G) | img/s | vs MobileNetV2 | paper img/s |')
-        print('|---|---|---|---|---|---|')
-        for r in by['cpu224']:
-            paper = r['paper_img_per_s'] or '-'
-            print(f'| {r["model"]} | {r["params"] / 1e6:.2f} | {r["macs"] / 1e9:.2f} | '
-                  f'{r["img_per_s"]:.1f} | {ratio(r["img_per_s"], base)} | {paper} |')
+        print_table(
+            'cpu224: 224x224, batch 16, 1 thread (img/s; ratio over MobileNetV2)',
+            ('backbone', 'params (M)', 'MACs (G)', 'img/s', 'vs MobileNetV2', 'paper img/s'),
+            ((r['model'], f'{r["params"] / 1e6:.2f}', f'{r["macs"] / 1e9:.2f}',
+              f'{r["img_per_s"]:.1f}', ratio(r['img_per_s'], base),
+              r['paper_img_per_s'] or '-') for r in by['cpu224']))
     if by['detection']:
-        print('\n### detection: one 800x1333 image, 2 threads (test_step latency; ratio: '
-              'speed over the ResNet-50 detector)\n')
-        print('| detector | backbone | form | latency (ms) | speed vs R50 |')
-        print('|---|---|---|---|---|')
-        for r in by['detection']:
-            base = next((b['latency_ms'] for b in by['detection']
-                         if b['detector'] == r['detector'] and b['backbone'] == 'resnet50'), None)
-            print(f'| {r["detector"]} | {r["backbone"]} | {r["form"]} | {r["latency_ms"]:.0f} | '
-                  f'{ratio(base, r["latency_ms"]) if base else "-"} |')
+        def r50_latency(detector):
+            return next((b['latency_ms'] for b in by['detection']
+                         if b['detector'] == detector and b['backbone'] == 'resnet50'), None)
+        print_table(
+            'detection: one 800x1333 image, 2 threads (test_step latency; ratio: speed over the '
+            'ResNet-50 detector)',
+            ('detector', 'backbone', 'form', 'latency (ms)', 'speed vs R50'),
+            ((r['detector'], r['backbone'], r['form'], f'{r["latency_ms"]:.0f}',
+              ratio(r50_latency(r['detector']), r['latency_ms'])) for r in by['detection']))
     if by['fastpath']:
-        print('\n### fastpath: backbone at 800x1344, batch 1, 2 threads (ms; speed-ups over the '
-              'plain module, timed round-robin)\n')
-        print('| backbone | plain (ms) | fast path (ms) | speed-up | + torch.compile (ms) | '
-              'speed-up | onnxruntime (ms) | speed-up | max rel. error (fast / compiled / ONNX) |')
-        print('|---|---|---|---|---|---|---|---|---|')
-        for r in by['fastpath']:
+        def fastpath_row(r):
             cells = [r['model'], f'{r["plain_ms"]:.0f}']
             for key in ('fast', 'compiled', 'onnx'):
                 ms = r.get(f'{key}_ms')
                 cells += [f'{ms:.0f}', ratio(r['plain_ms'], ms)] if ms else ['-', '-']
             errors = [r.get(k) for k in ('max_rel_error', 'compiled_max_rel_error',
                                          'onnx_max_rel_error')]
-            cells.append(' / '.join(f'{e:.0e}' if e is not None else '-' for e in errors))
-            print('| ' + ' | '.join(cells) + ' |')
+            return cells + [' / '.join(f'{e:.0e}' if e is not None else '-' for e in errors)]
+        print_table(
+            'fastpath: backbone at 800x1344, batch 1, 2 threads (ms; speed-ups over the plain '
+            'module, timed round-robin)',
+            ('backbone', 'plain (ms)', 'fast path (ms)', 'speed-up', '+ torch.compile (ms)',
+             'speed-up', 'onnxruntime (ms)', 'speed-up',
+             'max rel. error (fast / compiled / ONNX)'),
+            (fastpath_row(r) for r in by['fastpath']))
     profiled = [r for r in by['fastpath'] if 'profile' in r]
     if profiled:
         kinds = list(profiled[0]['profile']['plain'])
-        print('\n### where the time goes: share of CPU time by kind of op (torch.profiler, one '
-              'call, fastpath input)\n')
-        print('| backbone | form | ' + ' | '.join(kinds) + ' |')
-        print('|---|---|' + '---|' * len(kinds))
-        for r in profiled:
-            for form in ('plain', 'fast'):
-                shares = r['profile'][form]
-                print(f'| {r["model"]} | {form} | '
-                      + ' | '.join(f'{100 * shares[k]:.0f}%' for k in kinds) + ' |')
+        print_table(
+            'where the time goes: share of CPU time by kind of op (torch.profiler, one call, '
+            'fastpath input)',
+            ('backbone', 'form', *kinds),
+            ((r['model'], form, *(f'{100 * r["profile"][form][k]:.0f}%' for k in kinds))
+             for r in profiled for form in ('plain', 'fast')))
     if by['training']:
         base = next((r for r in by['training'] if not r['with_cp']), None)
-        print('\n### training: one RetinaNet-M4 iteration, 2 images of 800x1333, 2 threads '
-              '(ratio over with_cp=False)\n')
-        print('| with_cp | s/iter | time ratio | peak memory rise (MiB) | memory ratio |')
-        print('|---|---|---|---|---|')
-        for r in by['training']:
-            print(f'| {r["with_cp"]} | {r["iter_s"]:.2f} | '
-                  f'{ratio(r["iter_s"], base and base["iter_s"])} | '
-                  f'{r["peak_memory_mib"]:.0f} | '
-                  f'{ratio(r["peak_memory_mib"], base and base["peak_memory_mib"])} |')
+        print_table(
+            'training: one RetinaNet-M4 iteration, 2 images of 800x1333, 2 threads (ratio over '
+            'with_cp=False)',
+            ('with_cp', 's/iter', 'time ratio', 'peak memory rise (MiB)', 'memory ratio'),
+            ((r['with_cp'], f'{r["iter_s"]:.2f}', ratio(r['iter_s'], base and base['iter_s']),
+              f'{r["peak_memory_mib"]:.0f}',
+              ratio(r['peak_memory_mib'], base and base['peak_memory_mib']))
+             for r in by['training']))
     if by['kernels']:
-        print('\n### kernels: one backbone forward, batch 1, 800x1344 (kernels launched; on a '
-              'CPU the aten ops that each launch one on a GPU, and inductor\'s generated '
-              'kernels)\n')
-        print('| backbone | device | form | kernels | vs plain | most frequent |')
-        print('|---|---|---|---|---|---|')
-        for r in by['kernels']:
-            base = next(b['kernels'] for b in by['kernels']
-                        if b['model'] == r['model'] and b['form'] == 'plain')
-            top = ', '.join(f'{k} {n}' for k, n in list(r['top'].items())[:4])
-            print(f'| {r["model"]} | {r["device"]} | {r["form"]} | {r["kernels"]} | '
-                  f'{r["kernels"] / base:.2f}x | {top} |')
+        def plain_kernels(model):
+            return next(b['kernels'] for b in by['kernels']
+                        if b['model'] == model and b['form'] == 'plain')
+        print_table(
+            'kernels: one backbone forward, batch 1, 800x1344 (kernels launched; on a CPU the '
+            'aten ops that each launch one on a GPU, and inductor\'s generated kernels)',
+            ('backbone', 'device', 'form', 'kernels', 'vs plain', 'most frequent'),
+            ((r['model'], r['device'], r['form'], r['kernels'],
+              f'{r["kernels"] / plain_kernels(r["model"]):.2f}x',
+              ', '.join(f'{k} {n}' for k, n in list(r['top'].items())[:4]))
+             for r in by['kernels']))
     print_gpu_tables(by['gpu'])
 
 
@@ -617,58 +622,53 @@ def print_gpu_tables(rows: List[dict]) -> None:
         base = pick(measure, model=f'{detector}-resnet50', form='eager')
         return base[0] if base else None
 
-    def cell(value, fmt):
-        return '-' if value is None else format(value, fmt)
+    def speed_over(key, r, base):
+        return ratio(base and base[key], r[key])
 
     detectors = pick('latency', kind='detector')
     if detectors:
-        print('\n### gpu: detector inference, one image, test_step latency (speed over the eager '
-              'ResNet-50 detector)\n')
-        print('| detector | form | latency (ms) | first call (s) | speed vs eager R50 | '
-              'max rel. output error vs eager |')
-        print('|---|---|---|---|---|---|')
-        for r in detectors:
-            base = eager_r50('latency', r['model'])
-            print(f'| {r["model"]} | {r["form"]} | {r["latency_ms"]:.1f} | '
-                  f'{r["first_call_s"]:.1f} | '
-                  f'{ratio(base["latency_ms"], r["latency_ms"]) if base else "-"} | '
-                  f'{r["max_rel_error"]:.1e} |')
+        print_table(
+            'gpu: detector inference, one image, test_step latency (speed over the eager '
+            'ResNet-50 detector)',
+            ('detector', 'form', 'latency (ms)', 'first call (s)', 'speed vs eager R50',
+             'max rel. output error vs eager'),
+            ((r['model'], r['form'], f'{r["latency_ms"]:.1f}', f'{r["first_call_s"]:.1f}',
+              speed_over('latency_ms', r, eager_r50('latency', r['model'])),
+              f'{r["max_rel_error"]:.1e}') for r in detectors))
     segmentors = pick('latency', kind='segmentor')
     if segmentors:
-        print('\n### gpu: B-series segmentors, one image (speed over the eager segmentor)\n')
-        print('| segmentor | size | form | latency (ms) | first call (s) | speed vs eager | '
-              'max rel. logit error vs eager |')
-        print('|---|---|---|---|---|---|---|')
-        for r in segmentors:
-            base = pick('latency', kind='segmentor', model=r['model'], form='eager')[0]
-            print(f'| {r["model"]} | {r["size"][0]}x{r["size"][1]} | {r["form"]} | '
-                  f'{r["latency_ms"]:.1f} | {r["first_call_s"]:.1f} | '
-                  f'{ratio(base["latency_ms"], r["latency_ms"])} | '
-                  f'{r["max_rel_error"]:.1e} |')
+        print_table(
+            'gpu: B/L-series segmentors, one image (speed over the eager segmentor)',
+            ('segmentor', 'size', 'form', 'latency (ms)', 'first call (s)', 'speed vs eager',
+             'max rel. logit error vs eager'),
+            ((r['model'], f'{r["size"][0]}x{r["size"][1]}', r['form'], f'{r["latency_ms"]:.1f}',
+              f'{r["first_call_s"]:.1f}',
+              speed_over('latency_ms', r,
+                         pick('latency', kind='segmentor', model=r['model'], form='eager')[0]),
+              f'{r["max_rel_error"]:.1e}') for r in segmentors))
     throughput = pick('throughput')
     if throughput:
-        print('\n### gpu: backbone throughput, 224x224, fp16 autocast, largest power-of-two '
-              'batch (ratio over timm\'s implementation where timm is installed)\n')
-        print('| backbone | implementation | batch | img/s | vs timm | paper (V100) img/s |')
-        print('|---|---|---|---|---|---|')
-        for r in throughput:
+        def vs_timm(r):
             timm = pick('throughput', model=r['model'], source='timm')
-            print(f'| {r["model"]} | {r["source"]} | {r["batch"]} | {r["img_per_s"]:.0f} | '
-                  f'{ratio(r["img_per_s"], timm[0]["img_per_s"]) if timm else "-"} | '
-                  f'{r["paper_img_per_s"] or "-"} |')
+            return ratio(r['img_per_s'], timm[0]['img_per_s']) if timm else '-'
+        print_table(
+            'gpu: backbone throughput, 224x224, fp16 autocast, largest power-of-two batch '
+            '(ratio over timm\'s implementation where timm is installed)',
+            ('backbone', 'implementation', 'batch', 'img/s', 'vs timm', 'paper (V100) img/s'),
+            ((r['model'], r['source'], r['batch'], f'{r["img_per_s"]:.0f}', vs_timm(r),
+              r['paper_img_per_s'] or '-') for r in throughput))
     training = pick('training')
     if training:
-        print('\n### gpu: detector training, 2 images per iteration, AdamW (speed over the eager '
-              'ResNet-50 detector; 1x: 12 COCO epochs at 16 images per iteration, 8 GPUs)\n')
-        print('| detector | form | ms/iter | first iteration (s) | peak memory (MiB) | '
-              'speed vs eager R50 | gradient rel. diff vs eager | projected 1x (h) |')
-        print('|---|---|---|---|---|---|---|---|')
-        for r in training:
-            base = eager_r50('training', r['model'])
-            print(f'| {r["model"]} | {r["form"]} | {1e3 * r["iter_s"]:.1f} | '
-                  f'{r["first_iter_s"]:.1f} | {r["peak_memory_mib"]:.0f} | '
-                  f'{ratio(base["iter_s"], r["iter_s"]) if base else "-"} | '
-                  f'{cell(r.get("grad_rel_error"), ".1e")} | {r["projected_1x_hours"]:.1f} |')
+        print_table(
+            'gpu: detector training, 2 images per iteration, AdamW (speed over the eager '
+            'ResNet-50 detector; 1x: 12 COCO epochs at 16 images per iteration, 8 GPUs)',
+            ('detector', 'form', 'ms/iter', 'first iteration (s)', 'peak memory (MiB)',
+             'speed vs eager R50', 'gradient rel. diff vs eager', 'projected 1x (h)'),
+            ((r['model'], r['form'], f'{1e3 * r["iter_s"]:.1f}', f'{r["first_iter_s"]:.1f}',
+              f'{r["peak_memory_mib"]:.0f}',
+              speed_over('iter_s', r, eager_r50('training', r['model'])),
+              '-' if r.get('grad_rel_error') is None else f'{r["grad_rel_error"]:.1e}',
+              f'{r["projected_1x_hours"]:.1f}') for r in training))
 
 
 def plot(results: List[dict], path: str) -> None:

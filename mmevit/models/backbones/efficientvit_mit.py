@@ -276,9 +276,31 @@ class EfficientViTBStage(nn.Module):
 class MITBackbone(StagedBackbone):
     """What the B- and L-series share: a stem and 4 stages whose last ones attend, custom
     arch dicts of ``widths`` and ``depths`` (stem + 4 stages) and ``head_dim``, and the
-    authors' checkpoints (:func:`mmevit.models.converters.filter_mit_checkpoint`)."""
+    authors' checkpoints (:func:`mmevit.models.converters.filter_mit_checkpoint`).
+
+    Subclasses build ``stem`` and ``stages`` from ``widths``, ``depths`` and ``head_dim``,
+    then call ``_freeze_stages()``.
+
+    Args:
+        arch (str | dict): A key of ``arch_settings`` or a custom arch dict.
+        out_indices (Sequence[int]): Stages whose outputs are returned.
+        frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
+            -1 freezes nothing.
+        norm_eval (bool): Keep BatchNorm layers in eval mode while training.
+        init_cfg (dict, optional): mmengine's initialisation config.
+    """
 
     attention_stages = 2  # how many of the last stages are made of attention blocks
+
+    def __init__(self, arch: Union[str, dict], out_indices: Sequence[int], frozen_stages: int,
+                 norm_eval: bool, init_cfg: Optional[dict]):
+        settings = self._resolve_arch(arch)
+        super().__init__(4, out_indices, frozen_stages, norm_eval, init_cfg)
+        self.widths = tuple(settings['widths'])
+        self.depths = tuple(settings['depths'])
+        self.head_dim = settings['head_dim']
+        self.feature_info = [dict(num_chs=self.widths[i + 1], reduction=4 * 2 ** i,
+                                  module=f'stages.{i}') for i in range(4)]
 
     @classmethod
     def _check_custom_arch(cls, arch: dict) -> None:
@@ -340,20 +362,15 @@ class EfficientViTB(MITBackbone):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None):
-        settings = self._resolve_arch(arch)
-        widths, depths, head_dim = settings['widths'], settings['depths'], settings['head_dim']
-        super().__init__(4, out_indices, frozen_stages, norm_eval, init_cfg)
-        self.widths = tuple(widths)
-
+        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
+        widths, depths = self.widths, self.depths
         act = nn.Hardswish
         self.stem = Stem(in_channels, widths[0], depths[0], act)
         self.stages = nn.ModuleList(
             EfficientViTBStage(widths[i], widths[i + 1], depths[i + 1], vit_stage=i >= 2,
-                               head_dim=head_dim, expand_ratio=expand_ratio, act=act,
+                               head_dim=self.head_dim, expand_ratio=expand_ratio, act=act,
                                with_cp=with_cp)
             for i in range(4))
-        self.feature_info = [dict(num_chs=widths[i + 1], reduction=4 * 2 ** i,
-                                  module=f'stages.{i}') for i in range(4)]
         self._freeze_stages()
 
 
@@ -456,16 +473,11 @@ class EfficientViTL(MITBackbone):
                  with_cp: bool = False,
                  norm_eps: float = 1e-7,
                  init_cfg: Optional[dict] = None):
-        settings = self._resolve_arch(arch)
-        widths, depths, head_dim = settings['widths'], settings['depths'], settings['head_dim']
-        super().__init__(4, out_indices, frozen_stages, norm_eval, init_cfg)
-        self.widths = tuple(widths)
-
+        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
+        widths, depths = self.widths, self.depths
         self.stem = Stem(in_channels, widths[0], depths[0], GELUTanh, ConvBlock, norm_eps)
         self.stages = nn.ModuleList(
-            EfficientViTLStage(widths[i], widths[i + 1], depths[i + 1], kind, head_dim,
+            EfficientViTLStage(widths[i], widths[i + 1], depths[i + 1], kind, self.head_dim,
                                GELUTanh, norm_eps, with_cp)
             for i, kind in enumerate(self.stage_kinds))
-        self.feature_info = [dict(num_chs=widths[i + 1], reduction=4 * 2 ** i,
-                                  module=f'stages.{i}') for i in range(4)]
         self._freeze_stages()
