@@ -56,7 +56,7 @@ test: venv
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 benchmark: venv
-	$(PY) tools/analysis_tools/benchmark.py $(if $(filter cuda,$(DEVICE)),--settings gpu kernels --device cuda --out docs/benchmark_gpu.json)
+	$(PY) tools/benchmark.py $(if $(filter cuda,$(DEVICE)),--settings gpu kernels --device cuda --out docs/benchmark_gpu.json)
 
 clean:
 	rm -rf .venv .venv-cuda work_dirs

@@ -92,7 +92,7 @@ def test_compiled_training_equals_eager(arch):
     is 7e-6 from float64), and ReLU kinks in the neck and head turn feature differences
     of 1e-6 into gradient differences of up to 5e-4 for some initialisations; neither says
     anything about the compiled graph, so float32 agreement is measured on the GPU by
-    ``tools/analysis_tools/benchmark.py --settings gpu`` instead.
+    ``tools/benchmark.py --settings gpu`` instead.
     """
     eager = detector(arch).double().train()
     compiled = copy.deepcopy(eager)

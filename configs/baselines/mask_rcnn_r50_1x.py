@@ -1,4 +1,4 @@
-# Mask R-CNN + ResNet-50 (mmdet's), the speed baseline of tools/analysis_tools/benchmark.py: the M4
+# Mask R-CNN + ResNet-50 (mmdet's), the speed baseline of tools/benchmark.py: the M4
 # recipe with a standard FPN on the stride-4..32 stages.
 _base_ = '../mask_rcnn_evit_m4_1x.py'
 model = dict(

@@ -1,4 +1,4 @@
-# RetinaNet + MobileNetV2 (mmdet's), a speed baseline of tools/analysis_tools/benchmark.py: the M4
+# RetinaNet + MobileNetV2 (mmdet's), a speed baseline of tools/benchmark.py: the M4
 # recipe with a standard FPN on the stride-8/16/32 stages and extra convs to stride 128.
 _base_ = '../retinanet_evit_m4_1x.py'
 model = dict(

@@ -1,5 +1,5 @@
-"""tools/analysis_tools: the benchmark's tables and JSON (no timing is asserted) and the
-params/MACs rows of get_flops."""
+"""tools/benchmark.py and tools/analysis_tools/get_flops.py: the benchmark's tables and JSON
+(no timing is asserted) and the params/MACs rows of get_flops."""
 import json
 import os.path as osp
 
@@ -11,7 +11,7 @@ from mmevit.models import EfficientViTM
 
 def test_benchmark_fastpath_writes_ratios(tmp_path):
     out = str(tmp_path / 'bench.json')
-    text = check(run_tool('analysis_tools/benchmark.py', '--settings', 'fastpath',
+    text = check(run_tool('benchmark.py', '--settings', 'fastpath',
                           '--fastpath-archs', 'm0', 'b0', '--onnx-archs', 'm0',
                           '--compile-archs', 'm0', '--warmup', '0', '--reps', '1', '--out', out,
                           '--plot', ''))
@@ -31,7 +31,7 @@ def test_benchmark_fastpath_writes_ratios(tmp_path):
 
 def test_benchmark_cpu_protocol_rows_and_plot(tmp_path):
     out, plot = str(tmp_path / 'bench.json'), str(tmp_path / 'speed.png')
-    text = check(run_tool('analysis_tools/benchmark.py', '--settings', 'cpu224', '--archs', 'm0',
+    text = check(run_tool('benchmark.py', '--settings', 'cpu224', '--archs', 'm0',
                           '--reps', '1', '--out', out, '--plot', plot))
     assert '| mobilenetv2 | 2.22 |' in text and '1.00x' in text and 'round 1/1' in text
     with open(out) as f:
@@ -59,7 +59,7 @@ def test_benchmark_gpu_and_kernels_settings_run_on_cpu(tmp_path):
     # the GPU protocol's code, run small on the CPU: tables with headers, rows, ratios
     out = str(tmp_path / 'gpu.json')
     text = check(run_tool(
-        'analysis_tools/benchmark.py', '--settings', 'kernels', 'gpu', '--device', 'cpu',
+        'benchmark.py', '--settings', 'kernels', 'gpu', '--device', 'cpu',
         '--kernel-archs', 'm0', '--kernel-forms', 'plain', 'fast path',
         '--gpu-detectors', 'RetinaNet-m4', 'RetinaNet-resnet50', '--gpu-forms', 'fast path',
         'fast path fp16', '--gpu-segmentors', 'b0-cityscapes', '--seg-size', '64', '128',

@@ -1,8 +1,8 @@
 """Speed of the EfficientViT backbones and models against baselines measured in the same run.
 
-    python tools/analysis_tools/benchmark.py                      # every CPU setting (~9 min)
-    python tools/analysis_tools/benchmark.py --settings fastpath  # one setting
-    python tools/analysis_tools/benchmark.py --settings gpu --device cuda
+    python tools/benchmark.py                      # every CPU setting (~9 min)
+    python tools/benchmark.py --settings fastpath  # one setting
+    python tools/benchmark.py --settings gpu --device cuda
 
 Settings (each row carries a ratio against the baseline named in its table):
 
@@ -56,7 +56,7 @@ from mmevit.deploy import (TensorForward, compiled, deployed_copy, export_onnx, 
 from mmevit.models import ARCHS, EfficientViTM, backbone_class, build_backbone
 from mmevit.testing import detection_batch, randomize_batchnorm, segmentation_batch
 
-REPO_ROOT = osp.join(osp.dirname(__file__), '..', '..')
+REPO_ROOT = osp.join(osp.dirname(__file__), '..')
 M_ARCHS = tuple(EfficientViTM.arch_settings)
 SETTINGS = ('cpu224', 'detection', 'fastpath', 'training', 'kernels', 'gpu')
 # Published throughput at 224x224 (Liu et al., CVPR 2023): Xeon E5-2690 CPU, V100 GPU.
@@ -701,7 +701,7 @@ def plot(results: List[dict], path: str) -> None:
         ax.grid(True, which='both', alpha=0.3)
     axes[0].legend()
     fig.suptitle(f'Backbone throughput on {machine()["cpu"]} '
-                 '(tools/analysis_tools/benchmark.py)', fontsize=9)
+                 '(tools/benchmark.py)', fontsize=9)
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
