@@ -1,18 +1,9 @@
 # EfficientViT-L2 + segmentation head on ADE20K (512x512, 150 classes).
 # Published: 50.70 mIoU (the authors' checkpoint, their protocol: mit-han-lab/efficientvit).
-# The authors publish no training recipe for the L-series: the schedule is the B-series'.
-_base_ = [
-    './_base_/models/efficientvit_seg.py', './_base_/datasets/ade20k_efficientvit.py',
-    './_base_/schedules/adamw_poly_160k.py', './_base_/seg_runtime.py'
-]
+# The L1 config with the L2 backbone: the authors' L1 and L2 heads are the same.
+_base_ = './efficientvit_seg_l1_ade20k.py'
 model = dict(
-    data_preprocessor=dict(size=(512, 512)),
-    backbone=dict(
-        _delete_=True, type='EfficientViTL', arch='l2', out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained', checkpoint=(
-            'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
-            'efficientvit_l2_r224.pt'))),
-    decode_head=dict(in_channels=[512, 256, 128], channels=128, depth=3,
-                     expand_ratio=4, final_expand=8, num_classes=150,
-                     middle_op='fmbconv', norm_eps=1e-7,
-                     act_cfg=dict(type='GELU', approximate='tanh')))
+    backbone=dict(arch='l2',
+                  init_cfg=dict(type='Pretrained', checkpoint=(
+                      'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
+                      'efficientvit_l2_r224.pt'))))

@@ -1,18 +1,10 @@
 # EfficientViT-L2 + segmentation head on Cityscapes (512x1024 crops, 19 classes).
 # Published: 83.23 mIoU (the authors' checkpoint, their protocol: mit-han-lab/efficientvit).
-# The authors publish no training recipe for the L-series: the schedule is the B-series'.
-_base_ = [
-    './_base_/models/efficientvit_seg.py', './_base_/datasets/cityscapes_efficientvit.py',
-    './_base_/schedules/adamw_poly_160k.py', './_base_/seg_runtime.py'
-]
+# The L1 config with the L2 backbone and the authors' deeper L2 head (5 blocks instead of 3).
+_base_ = './efficientvit_seg_l1_cityscapes.py'
 model = dict(
-    data_preprocessor=dict(size=(512, 1024)),
-    backbone=dict(
-        _delete_=True, type='EfficientViTL', arch='l2', out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained', checkpoint=(
-            'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
-            'efficientvit_l2_r224.pt'))),
-    decode_head=dict(in_channels=[512, 256, 128], channels=256, depth=5,
-                     expand_ratio=1, final_expand=None, num_classes=19,
-                     middle_op='fmbconv', norm_eps=1e-7,
-                     act_cfg=dict(type='GELU', approximate='tanh')))
+    backbone=dict(arch='l2',
+                  init_cfg=dict(type='Pretrained', checkpoint=(
+                      'https://huggingface.co/han-cai/efficientvit-cls/resolve/main/'
+                      'efficientvit_l2_r224.pt'))),
+    decode_head=dict(depth=5))
