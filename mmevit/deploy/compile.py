@@ -10,7 +10,6 @@ shapes, so batches should come in a few shapes
 without CUDA graphs.
 """
 import functools
-import time
 import types
 from typing import Callable, List, Optional, Sequence
 
@@ -134,21 +133,3 @@ def accelerate(model: nn.Module, modules: Sequence[str] = DEFAULT_MODULES,
         half_precision(model)
     compile_model(model, modules, mode=mode, dynamic=dynamic, **compile_kwargs)
     return model
-
-
-class FirstCallTimer:
-    """Seconds the first call of a phase took (where compilation happens), for the log."""
-
-    def __init__(self):
-        self.start = None
-
-    def begin(self) -> None:
-        if self.start is None:
-            self.start = time.perf_counter()
-
-    def end(self) -> Optional[float]:
-        """The first call's seconds, once; None afterwards."""
-        if self.start is None or self.start is False:
-            return None
-        seconds, self.start = time.perf_counter() - self.start, False
-        return seconds

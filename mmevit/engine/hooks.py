@@ -1,4 +1,5 @@
 """Hooks that switch a Runner's model to its inference fast path or its compiled path."""
+import time
 from typing import Optional, Sequence
 
 import torch
@@ -7,7 +8,6 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from mmevit.deploy import DEFAULT_MODULES, compile_model, fast_path, half_precision
-from mmevit.deploy.compile import FirstCallTimer
 
 
 def _unwrapped(runner):
@@ -80,7 +80,9 @@ class CompileHook(Hook):
         self.dynamic = dynamic
         self.backend = backend
         self.compiled = False
-        self.timers = {phase: FirstCallTimer() for phase in ('train', 'val', 'test')}
+        # start of each phase's first iteration, where compilation happens; logged once
+        self.first_iteration_start = {}
+        self.logged_phases = set()
 
     def _compile(self, runner) -> None:
         if self.compiled:
@@ -95,13 +97,15 @@ class CompileHook(Hook):
     def _begin(self, phase: str) -> None:
         # a new step for CUDA graphs: outputs of the previous replay may be overwritten
         torch.compiler.cudagraph_mark_step_begin()
-        self.timers[phase].begin()
+        self.first_iteration_start.setdefault(phase, time.perf_counter())
 
     def _end(self, runner, phase: str) -> None:
-        seconds = self.timers[phase].end()
-        if seconds is not None:
-            runner.logger.info(f'{phase}: the first iteration took {seconds:.1f} s '
-                               f'(torch.compile traces and compiles in it)')
+        if phase in self.logged_phases:
+            return
+        self.logged_phases.add(phase)
+        seconds = time.perf_counter() - self.first_iteration_start[phase]
+        runner.logger.info(f'{phase}: the first iteration took {seconds:.1f} s '
+                           f'(torch.compile traces and compiles in it)')
 
     def before_train(self, runner) -> None:
         self._compile(runner)
