@@ -12,6 +12,7 @@ model = dict(
     backbone=dict(
         type='EfficientViTM',
         arch='m4',
+        norm_eval=True,  # ImageNet BatchNorm statistics kept, as in the authors' detectors
         init_cfg=dict(type='Pretrained', checkpoint=(
             'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
             'releases/download/v1.0/efficientvit_m4.pth'))),

@@ -109,6 +109,26 @@ def assert_matches_reference(model, ref, requires_grad=False):
             assert err < REFERENCE_TOL, f'{ref["arch"]} {name} {stage}: {err:.2e}'
 
 
+def authors_detector_layout(state_dict, num_trans_convs):
+    """An mmevit EfficientViT-M4 detector's state dict in the names the authors' released COCO
+    detectors (microsoft/Cream, mmdet 2.x) use: their backbone keys (with the 7x7
+    ``attention_bias_idxs`` tables their detection backbone stores) and neck keys, as listed
+    by the reference files; heads keep mmdet's names."""
+    from mmevit.models.converters import convert_official_fpn_keys, convert_official_msra_keys
+    official = [k for k, _, _ in load_reference('efficientvit_m4')['checkpoint_keys']
+                if not k.startswith('head.')]
+    names = {f'backbone.{ours}': f'backbone.{theirs}' for ours, theirs in zip(
+        convert_official_msra_keys(dict.fromkeys(official)), official)}
+    neck = [k for k, _, _ in load_reference('cream_neck_m4')[
+        {1: 'retinanet', 2: 'mask_rcnn'}[num_trans_convs]]['checkpoint_keys']]
+    names.update({f'neck.{ours}': f'neck.{theirs}' for ours, theirs in zip(
+        convert_official_fpn_keys(dict.fromkeys(neck), num_trans_convs), neck)})
+    converted = {names.get(k, k): v for k, v in state_dict.items()}
+    converted.update({k: _bias_index(49) for k in names.values()
+                      if k.endswith('attention_bias_idxs')})
+    return converted
+
+
 @pytest.fixture(scope='session')
 def official_checkpoint(tmp_path_factory):
     """Path of a checkpoint in the authors' format holding a reference file's weights."""
@@ -153,6 +173,38 @@ def own_shapes_root(tmp_path):
     root = str(tmp_path / 'shapes')
     generate_shapes_dataset(root, num_train=8, num_val=4)
     return root + '/'
+
+
+@pytest.fixture()
+def http_server(tmp_path, monkeypatch):
+    """Serves ``tmp_path / 'www'`` on 127.0.0.1 (a random free port) and records the paths it
+    is asked for; torch's hub cache moves to ``tmp_path / 'hub'``. Stopped after the test."""
+    import functools
+    import http.server
+    import threading
+    root = tmp_path / 'www'
+    root.mkdir()
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0), functools.partial(Handler, directory=str(root)))
+    server.timeout = 5
+    thread = threading.Thread(target=server.serve_forever, kwargs=dict(poll_interval=0.1),
+                              daemon=True)
+    thread.start()
+    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
+    yield root, f'http://127.0.0.1:{server.server_address[1]}', requests
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
 
 
 # ---------------------------------------------------------------- the tools

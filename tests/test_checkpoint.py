@@ -142,38 +142,6 @@ def test_missing_checkpoint_names_path(tmp_path):
 # ---------------------------------------------------------------- downloads
 
 
-@pytest.fixture()
-def http_server(tmp_path, monkeypatch):
-    """Serves ``tmp_path / 'www'`` on 127.0.0.1 (a random free port) and records the paths it
-    is asked for; torch's hub cache moves to ``tmp_path / 'hub'``. Stopped after the test."""
-    import functools
-    import http.server
-    import threading
-    root = tmp_path / 'www'
-    root.mkdir()
-    requests = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0), functools.partial(Handler, directory=str(root)))
-    server.timeout = 5
-    thread = threading.Thread(target=server.serve_forever, kwargs=dict(poll_interval=0.1),
-                              daemon=True)
-    thread.start()
-    monkeypatch.setattr(torch.hub, '_hub_dir', str(tmp_path / 'hub'))
-    yield root, f'http://127.0.0.1:{server.server_address[1]}', requests
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
-
-
 def _cache_files(tmp_path):
     return sorted(p.name for p in (tmp_path / 'hub').rglob('*') if p.is_file())
 

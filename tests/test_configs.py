@@ -9,6 +9,7 @@ from mmdet.testing import demo_mm_inputs
 from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from conftest import REPO_ROOT
 from mmevit.apis import build_model, task_of
@@ -24,6 +25,7 @@ def load(name):
 
 
 SEG_CONFIGS = [c for c in CONFIGS if task_of(load(c)) == 'segmentation']
+DET_CONFIGS = [c for c in CONFIGS if task_of(load(c)) == 'detection']
 
 
 def test_all_configs_are_collected():
@@ -64,6 +66,28 @@ def test_config_builds_and_runs(name):
             for feat, stride in zip(feats, strides):
                 assert feat.shape[1:] == (head.in_channels, -(-128 // stride), -(-160 // stride))
     assert all(torch.isfinite(f).all() for f in feats)
+
+
+@pytest.mark.parametrize('name', DET_CONFIGS)
+def test_detectors_keep_backbone_batchnorm_statistics(name):
+    # The authors' recipe (their backbone's train() keeps every BatchNorm2d in eval mode) and
+    # mmdet's convention at 2 images per GPU: statistics frozen, affine parameters trained.
+    # Only the demo detectors trained from scratch (no ImageNet or COCO weights) learn them.
+    cfg = load(name)
+    from_scratch = cfg.model.backbone.get('init_cfg') is None and not cfg.get('load_from')
+    model = build_model(cfg).train()
+    norms = [m for m in model.backbone.modules() if isinstance(m, _BatchNorm)]
+    assert norms
+    training = [m for m in norms if m.training]
+    if from_scratch:
+        assert len(training) == len(norms), f'{name} trains from scratch but freezes BatchNorm'
+    else:
+        assert not training, f'{name} trains {len(training)} backbone BatchNorm layers'
+    trained = [m.weight.requires_grad and m.bias.requires_grad for m in norms]
+    if cfg.model.backbone.get('frozen_stages', -1) < 0:
+        assert all(trained)
+    else:  # mmdet's ResNet baselines freeze the stem and the first stage
+        assert any(trained) and not all(trained)
 
 
 def _loss_step(model, data):

@@ -62,6 +62,12 @@ def test_entries_agree_with_their_configs(config):
     if weights:  # the authors' checkpoint of this very model
         arch, data = backbone.arch, result['Dataset'].lower()
         assert weights.endswith(f'/efficientvit_seg_{arch}_{data}.pt')
+    if 'Weights' in model:  # the authors' COCO detector of this very config, and its log
+        detector = {'RetinaNet': 'retinanet', 'MaskRCNN': 'mask_rcnn'}[cfg.model.type]
+        release = ('https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/'
+                   f'download/v1.0/{detector}_efficientvit_{backbone.arch}_fpn_1x_coco')
+        assert model['Weights'] == f'{release}.pth'
+        assert model['Training Log'] == f'{release}_log.json'
 
 
 @pytest.mark.parametrize('config', ['configs/retinanet_evit_m4_1x.py',

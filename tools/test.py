@@ -14,7 +14,7 @@ from mmevit.datasets import TEST_PARTS, check_data_files
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file or http(s) URL')
     parser.add_argument(
         '--out', type=str,
         help='detection: a .pkl file to dump the predictions to; segmentation: a directory '
@@ -41,7 +41,9 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
+    # a local file, or a URL (downloaded once into torch's hub cache)
+    if not args.checkpoint.startswith(('http://', 'https://')) and not osp.isfile(
+            args.checkpoint):
         raise FileNotFoundError(f'Checkpoint file not found: {args.checkpoint}')
     cfg = load_config(args)
     setup_launcher(cfg, args)

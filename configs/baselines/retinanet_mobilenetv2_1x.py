@@ -4,6 +4,7 @@ _base_ = '../retinanet_evit_m4_1x.py'
 model = dict(
     backbone=dict(_delete_=True, type='MobileNetV2', out_indices=(2, 4, 6),
                   act_cfg=dict(type='ReLU6'),
+                  norm_eval=True,  # ImageNet statistics kept, as for every detector here
                   init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://mmdet/mobilenet_v2')),
     neck=dict(_delete_=True, type='FPN', in_channels=[32, 96, 320], out_channels=256,
               start_level=0, add_extra_convs='on_input', num_outs=5))

@@ -6,7 +6,8 @@ _base_ = [
     '../_base_/det_runtime.py'
 ]
 model = dict(
-    backbone=dict(init_cfg=None),  # from scratch: no ImageNet weights here
+    # from scratch (no ImageNet weights here), so BatchNorm learns its statistics
+    backbone=dict(init_cfg=None, norm_eval=False),
     neck=dict(out_channels=128),
     rpn_head=dict(in_channels=128, feat_channels=128,
                   anchor_generator=dict(scales=[4])),  # shapes are 20-50 px

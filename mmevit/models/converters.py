@@ -1,11 +1,18 @@
-"""Checkpoints of other layouts into mmevit's models: key conversion for both families and
-strict loading.
+"""Checkpoints of other layouts into mmevit's models: key conversion for both families, the
+authors' detection neck, and strict loading.
 
 mmevit's module names follow timm (``efficientvit_msra`` for the M-series,
 ``efficientvit_mit`` for the B-series), so timm checkpoints load as they are; the authors'
 checkpoints (microsoft/Cream, mit-han-lab/efficientvit) are renamed here. Each backbone's
 ``filter_checkpoint`` calls its family's filter, which has timm's signature
 ``(checkpoint, model)``.
+
+Whole-model checkpoints in the authors' layout (their COCO detectors) load as they are: the
+modules that know another layout (:class:`LoadsForeignLayout`: the backbones and
+:class:`~mmevit.models.EfficientViTFPN`) recognise it from their own keys whenever a state
+dict is loaded into them, by ``load_state_dict``, mmengine's ``load_checkpoint`` (``load_from``,
+``tools/test.py``, the inferencers) or :func:`convert_model_state_dict` (the offline
+converter).
 """
 import re
 from typing import Dict, Mapping, Optional
@@ -13,6 +20,7 @@ from typing import Dict, Mapping, Optional
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 
 # Containers in which checkpoints of the ecosystem keep their weights: mmengine ('state_dict'),
 # the authors' M-series and timm training scripts ('model'), DeiT-style scripts ('module').
@@ -82,6 +90,65 @@ def _preview(keys, limit=5):
     return f'[{shown}{", ..." if len(keys) > limit else ""}]'
 
 
+# ---------------------------------------------------------------- other layouts at load time
+
+
+class LoadsForeignLayout:
+    """Mixin for modules whose weights also come in another layout (the authors').
+
+    Whenever a state dict is loaded into the module (as part of a whole model or alone), the
+    keys under the module's prefix are checked with :meth:`foreign_layout`; when it names a
+    layout, :meth:`convert_foreign_layout` renames them to the module's own, once, with a
+    log line. The module's own layout passes through unchanged, so missing, unexpected and
+    mis-shaped keys are reported by the loader as usual. Put it before the ``nn.Module``
+    base: ``class EfficientViTFPN(LoadsForeignLayout, FPN)``.
+    """
+
+    def foreign_layout(self, state_dict: Mapping[str, torch.Tensor]) -> Optional[str]:
+        """The name of the other layout ``state_dict`` (the module's keys, without prefix) is
+        in, or None for the module's own."""
+        raise NotImplementedError
+
+    def convert_foreign_layout(self, state_dict: Dict[str, torch.Tensor]
+                               ) -> Dict[str, torch.Tensor]:
+        """``state_dict`` (in :meth:`foreign_layout`'s layout) in the module's own names."""
+        raise NotImplementedError
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        convert_in_place(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def convert_in_place(module: LoadsForeignLayout, state_dict: Dict[str, torch.Tensor],
+                     prefix: str) -> bool:
+    """Rename the keys of ``state_dict`` under ``prefix`` to ``module``'s own names when they
+    are in a layout it knows; True when they were."""
+    local = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    layout = module.foreign_layout(local)
+    if layout is None:
+        return False
+    converted = module.convert_foreign_layout(local)
+    for key in local:
+        del state_dict[prefix + key]
+    state_dict.update((prefix + k, v) for k, v in converted.items())
+    print_log(f'{prefix.rstrip(".") or type(module).__name__}: converted {len(local)} '
+              f'tensors of {layout} into {len(converted)} of {type(module).__name__}',
+              logger='current')
+    return True
+
+
+def convert_model_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]
+                             ) -> Dict[str, torch.Tensor]:
+    """A whole model's ``state_dict`` with the parts in another layout renamed by the
+    submodules that know it (what loading does on the fly, done ahead for
+    :func:`load_state_dict_checked` and the offline converter)."""
+    state_dict = dict(state_dict)
+    for name, module in model.named_modules():
+        if isinstance(module, LoadsForeignLayout):
+            convert_in_place(module, state_dict, f'{name}.' if name else '')
+    return state_dict
+
+
 # ---------------------------------------------------------------- EfficientViT-M (MSRA)
 
 _MSRA_PATCH_EMBED = {'0': 'conv1', '2': 'conv2', '4': 'conv3', '6': 'conv4'}
@@ -116,6 +183,12 @@ def convert_official_msra_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str,
     return converted
 
 
+def is_official_msra_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether an M-series backbone state dict uses the authors' names (``blocks1.*``,
+    ``patch_embed.0.*``)."""
+    return any(k.startswith(('blocks1.', 'patch_embed.0.')) for k in state_dict)
+
+
 def resize_attention_biases(biases: torch.Tensor, num_offsets: int) -> torch.Tensor:
     """Bicubically resample a (heads, r*r) bias table to (heads, num_offsets)."""
     heads, old = biases.shape
@@ -137,7 +210,7 @@ def filter_msra_checkpoint(checkpoint: Mapping, model: nn.Module) -> Dict[str, t
     models' 4x4 stage-3 windows) are resized bicubically to the model's windows.
     """
     state_dict = unwrap_state_dict(checkpoint)
-    if any(k.startswith(('blocks1.', 'patch_embed.0.')) for k in state_dict):
+    if is_official_msra_layout(state_dict):
         state_dict = convert_official_msra_keys(state_dict)
     own = model.state_dict()
     out = {}
@@ -178,6 +251,12 @@ def convert_official_mit_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, 
     return converted
 
 
+def is_official_mit_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether a B- or L-series backbone state dict uses the authors' names (blocks in
+    ``op_list``)."""
+    return any('.op_list.' in k for k in state_dict if not k.startswith('head.'))
+
+
 def filter_mit_checkpoint(checkpoint: Mapping, model: nn.Module) -> Dict[str, torch.Tensor]:
     """Turn any accepted B- or L-series checkpoint into a state dict for ``model``.
 
@@ -188,7 +267,7 @@ def filter_mit_checkpoint(checkpoint: Mapping, model: nn.Module) -> Dict[str, to
     common filter signature.
     """
     state_dict = unwrap_state_dict(checkpoint)
-    if any('.op_list.' in k for k in state_dict if not k.startswith('head.')):
+    if is_official_mit_layout(state_dict):
         state_dict = convert_official_mit_keys(state_dict)
     return {k: v for k, v in state_dict.items() if not k.startswith('head.')}
 
@@ -213,4 +292,46 @@ def convert_official_seg_keys(state_dict: Dict[str, torch.Tensor]) -> Dict[str, 
             new = ('conv_seg.' + match.group(2).replace('conv.', '', 1) if is_classifier
                    else 'final_expand.' + match.group(2))
         converted[f'decode_head.{new}'] = value
+    return converted
+
+
+# ---------------------------------------------------------------- the authors' detection neck
+
+
+def is_official_fpn_layout(state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Whether an EfficientViTFPN state dict uses the authors' names (``extra_trans_convs``,
+    ``extra_fpn_convs``)."""
+    return any(k.startswith(('extra_trans_convs.', 'extra_fpn_convs.')) for k in state_dict)
+
+
+def convert_official_fpn_keys(state_dict: Mapping[str, torch.Tensor],
+                              num_trans_convs: int) -> Dict[str, torch.Tensor]:
+    """Rename the authors' (microsoft/Cream) ``EfficientViTFPN`` keys to mmevit's.
+
+    ``extra_trans_convs.{i}.conv.*`` -> ``trans_convs.{i}.*`` (mmcv's ConvModule around the
+    transposed conv, a bare ``ConvTranspose2d`` here); ``extra_fpn_convs.{i}.*`` ->
+    ``trans_fpn_convs.{n-1-i}.*``: the authors collect the finer levels finest first
+    (``insert(0, ...)``) and apply ``extra_fpn_convs[i]`` to the output of
+    ``extra_trans_convs[n-1-i]``, where mmevit pairs equal indices. The other keys
+    (``lateral_convs``, ``fpn_convs``) are mmdet's FPN names in both.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The neck's weights, without prefix.
+        num_trans_convs (int): Transposed convs of the model they are for; the checkpoint
+            must have as many (the pairing depends on it).
+    """
+    found = sorted({int(m.group(1)) for k in state_dict
+                    if (m := re.match(r'extra_trans_convs\.(\d+)\.', k))})
+    if found != list(range(num_trans_convs)):
+        raise ValueError(
+            f'The authors\' EfficientViTFPN weights have {len(found)} transposed conv(s) '
+            f'(extra_trans_convs.{found}), the model {num_trans_convs} '
+            f'(num_extra_trans_convs): a checkpoint of another detector?')
+    converted = {}
+    for key, value in state_dict.items():
+        key = re.sub(r'^extra_trans_convs\.(\d+)\.conv\.', r'trans_convs.\1.', key)
+        key = re.sub(r'^extra_fpn_convs\.(\d+)\.',
+                     lambda m: f'trans_fpn_convs.{num_trans_convs - 1 - int(m.group(1))}.',
+                     key)
+        converted[key] = value
     return converted

@@ -7,8 +7,8 @@ import pickle
 import pytest
 import torch
 
-from conftest import (DET_CONFIG, SEG_B1_CONFIG, SEG_CONFIG, check, det_options,
-                      rewrite_annotations, run_tool, seg_options)
+from conftest import (DET_CONFIG, SEG_B1_CONFIG, SEG_CONFIG, authors_detector_layout, check,
+                      det_options, rewrite_annotations, run_tool, seg_options)
 from mmevit.checkpoint import safe_torch_load
 
 
@@ -37,6 +37,21 @@ def test_detection_train_resume_test(shapes_root, tmp_path):
     assert len(preds) == 4 and 'pred_instances' in preds[0]
     drawn = [f for _, _, files in os.walk(work) for f in files if f.endswith('.png')]
     assert len(drawn) == 4
+
+    # the same detector saved as the authors' code saves theirs (mmdet 2.x, microsoft/Cream's
+    # key names): tools/test.py takes it as it is and gives the same detections
+    trained = safe_torch_load(osp.join(work, 'epoch_2.pth'))
+    authors = osp.join(work, 'authors_layout.pth')
+    torch.save({'meta': {'CLASSES': trained['meta']['dataset_meta']['classes']},
+                'state_dict': authors_detector_layout(trained['state_dict'], 1)}, authors)
+    out = check(run_tool('test.py', DET_CONFIG, authors, '--work-dir', work,
+                         '--out', osp.join(work, 'authors.pkl'),
+                         *det_options(shapes_root, epochs=2)))
+    assert "converted" in out and "microsoft/Cream" in out
+    with open(osp.join(work, 'authors.pkl'), 'rb') as f:
+        for plain, theirs in zip(preds, pickle.load(f), strict=True):
+            for key in ('bboxes', 'scores', 'labels'):
+                assert torch.equal(plain['pred_instances'][key], theirs['pred_instances'][key])
 
     # --fuse evaluates the inference fast path: the same detections up to float rounding
     out = check(run_tool('test.py', DET_CONFIG, osp.join(work, 'epoch_2.pth'), '--work-dir', work,

@@ -14,8 +14,16 @@ straight from their release (any source may be a local path or a URL, downloaded
         https://huggingface.co/han-cai/efficientvit-seg/resolve/main/efficientvit_seg_b1_ade20k.pt \\
         seg_b1_ade20k.pth --segmentor configs/efficientvit_seg_b1_ade20k.py
 
-The weights are loaded strictly into the target model before anything is written, and the
-file is written atomically.
+Whole COCO detector of the authors (microsoft/Cream, mmdet 2.x; ``tools/test.py``,
+``load_from`` and ``DetInferencer`` also take it as it is), with its dataset classes:
+
+    python tools/model_converters/convert_checkpoint.py \
+        https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/releases/download/v1.0/retinanet_efficientvit_m4_fpn_1x_coco.pth \
+        retinanet_evit_m4_1x_coco.pth --detector configs/retinanet_evit_m4_1x.py
+
+An mmevit checkpoint passes through unchanged. The weights are loaded strictly into the
+target model before anything is written (every missing, unexpected or mis-shaped key is an
+error naming it), and the file is written atomically.
 """
 import argparse
 import io
@@ -28,8 +36,21 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from mmevit.apis import build_model
 from mmevit.checkpoint import CheckpointError, atomic_write
 from mmevit.models import ARCHS, build_backbone
-from mmevit.models.converters import (convert_official_seg_keys, load_state_dict_checked,
-                                      unwrap_state_dict)
+from mmevit.models.converters import (convert_model_state_dict, convert_official_seg_keys,
+                                      load_state_dict_checked, unwrap_state_dict)
+
+
+def dataset_meta(checkpoint) -> dict:
+    """The classes a whole-model checkpoint names: mmengine's ``meta.dataset_meta`` or
+    mmdet 2.x's ``meta.CLASSES``; empty when it names none."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict):
+        return {}
+    if isinstance(meta.get('dataset_meta'), dict):
+        return dict(meta['dataset_meta'])
+    if meta.get('CLASSES'):
+        return dict(classes=tuple(meta['CLASSES']))
+    return {}
 
 
 def main():
@@ -40,6 +61,10 @@ def main():
     target.add_argument('--arch', choices=ARCHS, help='backbone to convert for')
     target.add_argument('--segmentor', metavar='CONFIG',
                         help='mmseg config of the whole segmentation model')
+    target.add_argument('--detector', metavar='CONFIG',
+                        help='mmdet config of the whole detector (the authors\' COCO '
+                        'detectors: configs/retinanet_evit_m4_1x.py, '
+                        'configs/mask_rcnn_evit_m4_1x.py)')
     args = parser.parse_args()
 
     checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
@@ -47,10 +72,16 @@ def main():
         model = build_backbone(args.arch)
         state_dict = model.filter_checkpoint(checkpoint)
         meta = dict(arch=args.arch)
-    else:
+    elif args.segmentor:
         model = build_model(Config.fromfile(args.segmentor))
         state_dict = convert_official_seg_keys(unwrap_state_dict(checkpoint, prefix=None))
         meta = dict(config=osp.basename(args.segmentor))
+    else:
+        model = build_model(Config.fromfile(args.detector))
+        state_dict = convert_model_state_dict(model, unwrap_state_dict(checkpoint, prefix=None))
+        meta = dict(config=osp.basename(args.detector))
+        if dataset_meta(checkpoint):
+            meta['dataset_meta'] = dataset_meta(checkpoint)
     load_state_dict_checked(model, state_dict, source=args.src)  # fails before writing
     buffer = io.BytesIO()
     torch.save({'state_dict': model.state_dict(),

@@ -14,7 +14,9 @@ model = dict(
         arch='m4',
         out_indices=(0, 1, 2),
         frozen_stages=-1,
-        norm_eval=False,
+        # The authors' recipe: BatchNorm statistics stay ImageNet's (their backbone's train()
+        # keeps every BatchNorm2d in eval mode); the affine parameters still train.
+        norm_eval=True,
         init_cfg=dict(type='Pretrained', checkpoint=(
             'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
             'releases/download/v1.0/efficientvit_m4.pth'))),

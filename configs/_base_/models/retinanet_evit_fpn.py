@@ -13,7 +13,9 @@ model = dict(
         arch='m4',
         out_indices=(0, 1, 2),
         frozen_stages=-1,
-        norm_eval=False,
+        # The authors' recipe: BatchNorm statistics stay ImageNet's (their backbone's train()
+        # keeps every BatchNorm2d in eval mode); the affine parameters still train.
+        norm_eval=True,
         # The authors' ImageNet weights, downloaded and cached on first use (a local path or
         # timm's weights work too).
         init_cfg=dict(type='Pretrained', checkpoint=(

@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmevit.models.converters import load_state_dict_checked
+from mmevit.models.converters import LoadsForeignLayout, load_state_dict_checked
 
 
 def forward_blocks(blocks: nn.Module, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
@@ -23,12 +23,14 @@ def forward_blocks(blocks: nn.Module, x: torch.Tensor, with_cp: bool) -> torch.T
     return x
 
 
-class StagedBackbone(BaseModule):
+class StagedBackbone(LoadsForeignLayout, BaseModule):
     """A stem followed by ``self.stages``, returning the outputs of ``out_indices``.
 
     Subclasses build ``self.stem`` (any name works through :attr:`stem_module`) and
     ``self.stages`` (an ``nn.ModuleList``), then call :meth:`_freeze_stages`, and implement
-    :meth:`filter_checkpoint`.
+    :meth:`filter_checkpoint` and :meth:`foreign_layout`. Weights in the authors' layout also
+    load through ``load_state_dict`` (whole detector checkpoints of the authors, say):
+    :meth:`filter_checkpoint` converts them.
 
     Args:
         num_stages (int): Number of stages.
@@ -83,6 +85,10 @@ class StagedBackbone(BaseModule):
     def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
         """Turn a loaded checkpoint of any accepted layout into this model's state dict."""
         raise NotImplementedError
+
+    def convert_foreign_layout(self, state_dict: Dict[str, torch.Tensor]
+                               ) -> Dict[str, torch.Tensor]:
+        return self.filter_checkpoint(state_dict)
 
     def forward(self, x) -> Tuple[torch.Tensor, ...]:
         if self.deployed:

@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmevit.models.backbones.base import StagedBackbone, forward_blocks
-from mmevit.models.converters import filter_mit_checkpoint
+from mmevit.models.converters import filter_mit_checkpoint, is_official_mit_layout
 from mmevit.registry import register_model
 
 
@@ -318,6 +318,11 @@ class MITBackbone(StagedBackbone):
 
     def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
         return filter_mit_checkpoint(checkpoint, self)
+
+    def foreign_layout(self, state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+        if is_official_mit_layout(state_dict):
+            return "the authors' EfficientViT layout (mit-han-lab/efficientvit)"
+        return None
 
 
 @register_model

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmevit.models.backbones.base import StagedBackbone, forward_blocks
-from mmevit.models.converters import filter_msra_checkpoint
+from mmevit.models.converters import filter_msra_checkpoint, is_official_msra_layout
 from mmevit.registry import register_model
 
 
@@ -456,6 +456,11 @@ class EfficientViTM(StagedBackbone):
 
     def filter_checkpoint(self, checkpoint: dict) -> Dict[str, torch.Tensor]:
         return filter_msra_checkpoint(checkpoint, self)
+
+    def foreign_layout(self, state_dict: Dict[str, torch.Tensor]) -> Optional[str]:
+        if is_official_msra_layout(state_dict):
+            return "the authors' EfficientViT-M layout (microsoft/Cream)"
+        return None
 
     @torch.no_grad()
     def switch_to_deploy(self):

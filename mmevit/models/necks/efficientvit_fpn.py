@@ -1,5 +1,5 @@
 """FPN for backbones whose finest level is stride 16 (the EfficientViT-M detection recipe)."""
-from typing import List, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch.nn as nn
 import torch.nn.functional as F
@@ -7,11 +7,22 @@ from mmcv.cnn import ConvModule
 from mmdet.models.necks import FPN
 from torch import Tensor
 
+from mmevit.models.converters import (LoadsForeignLayout, convert_official_fpn_keys,
+                                      is_official_fpn_layout)
 from mmevit.registry import register_model
+
+# mmdet's FPN initialisation for the convs, and for the transposed convs what the authors'
+# neck gives them (mmcv's ConvModule: kaiming normal, fan_out, relu, bias 0): Xavier's
+# layer='Conv2d' does not match ConvTranspose2d, which would keep PyTorch's default.
+DEFAULT_INIT_CFG = [
+    dict(type='Xavier', layer='Conv2d', distribution='uniform'),
+    dict(type='Kaiming', layer='ConvTranspose2d', mode='fan_out', nonlinearity='relu',
+         distribution='normal', bias=0),
+]
 
 
 @register_model
-class EfficientViTFPN(FPN):
+class EfficientViTFPN(LoadsForeignLayout, FPN):
     """FPN whose merged finest level is upsampled by stride-2 transposed convs.
 
     The backbone's stride-16/32/64 maps go through a standard FPN (laterals, top-down sum,
@@ -19,23 +30,31 @@ class EfficientViTFPN(FPN):
     lateral is upsampled ``num_extra_trans_convs`` times by a 2x2 stride-2 transposed conv, each
     result getting its own 3x3 output conv, which adds the finer levels (stride 8, then 4).
     RetinaNet uses 1 transposed conv and 1 extra conv (strides 8..128); Mask R-CNN uses 2
-    transposed convs (strides 4..64).
+    transposed convs (strides 4..64). With no transposed conv it is mmdet's FPN.
+
+    The authors' neck (microsoft/Cream ``EfficientViTFPN``) computes the same; its weights
+    load as they are (:func:`mmevit.models.converters.convert_official_fpn_keys`).
 
     Args:
         in_channels (list[int]): Channels of each input level.
         out_channels (int): Channels of every output level.
         num_outs (int): Number of output levels, the transposed-conv levels included.
         num_extra_trans_convs (int): Finer levels added by transposed convs. Defaults to 1.
+        init_cfg (dict | list[dict], optional): Initialisation. Defaults to
+            :data:`DEFAULT_INIT_CFG`, the authors' (xavier uniform convs, kaiming normal
+            transposed convs with zero bias).
         **kwargs: The other arguments of :class:`mmdet.models.necks.FPN` (``start_level``,
-            ``add_extra_convs``, ``norm_cfg``, ``act_cfg``, ``init_cfg``, ...).
+            ``add_extra_convs``, ``norm_cfg``, ``act_cfg``, ...).
     """
 
     def __init__(self, in_channels: List[int], out_channels: int, num_outs: int,
-                 num_extra_trans_convs: int = 1, **kwargs):
+                 num_extra_trans_convs: int = 1,
+                 init_cfg: Optional[Union[dict, List[dict]]] = DEFAULT_INIT_CFG, **kwargs):
         if not 0 <= num_extra_trans_convs < num_outs:
             raise ValueError(f'num_extra_trans_convs must be within [0, num_outs), got '
                              f'{num_extra_trans_convs} with num_outs={num_outs}')
-        super().__init__(in_channels, out_channels, num_outs - num_extra_trans_convs, **kwargs)
+        super().__init__(in_channels, out_channels, num_outs - num_extra_trans_convs,
+                         init_cfg=init_cfg, **kwargs)
         self.num_extra_trans_convs = num_extra_trans_convs
         self.trans_convs = nn.ModuleList()
         self.trans_fpn_convs = nn.ModuleList()
@@ -44,6 +63,14 @@ class EfficientViTFPN(FPN):
             self.trans_fpn_convs.append(ConvModule(
                 out_channels, out_channels, 3, padding=1, conv_cfg=kwargs.get('conv_cfg'),
                 norm_cfg=kwargs.get('norm_cfg'), act_cfg=kwargs.get('act_cfg'), inplace=False))
+
+    def foreign_layout(self, state_dict: Dict[str, Tensor]) -> Optional[str]:
+        if is_official_fpn_layout(state_dict):
+            return "the authors' EfficientViTFPN layout (microsoft/Cream)"
+        return None
+
+    def convert_foreign_layout(self, state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        return convert_official_fpn_keys(state_dict, self.num_extra_trans_convs)
 
     def forward(self, inputs: Tuple[Tensor]) -> tuple:
         if len(inputs) != len(self.in_channels):

@@ -9,13 +9,15 @@ near 1e6, a 1e-7 weight change moved stage 3 by up to 87%), so no float32 implem
 could reproduce them; at 0.7 the authors' model agrees with itself in float64 to < 5e-7.
 """
 import copy
+import os.path as osp
 
 import pytest
 import torch
+from mmengine.config import Config
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from conftest import (assert_matches_reference, deterministic_checkpoint, load_reference,
-                      pretrained_backbone)
+from conftest import (REPO_ROOT, assert_matches_reference, deterministic_checkpoint,
+                      load_reference, pretrained_backbone)
 from mmevit.deploy import fast_path
 from mmevit.models import ARCHS, backbone_class
 from mmevit.models.converters import convert_official_mit_keys, convert_official_msra_keys
@@ -84,16 +86,30 @@ def test_fast_path_matches_reference(arch, official_checkpoint):
     assert_matches_reference(fast, load_reference(f'efficientvit_{arch}'))
 
 
+def detection_training_settings(arch):
+    """The backbone settings that decide training-mode behaviour in the shipped COCO
+    detection config of ``arch`` (of its family's first arch where it has none)."""
+    family_default = {'m': 'm4', 'b': 'b1', 'l': 'l1'}[arch[0]]
+    for name in (arch, family_default):
+        path = osp.join(REPO_ROOT, 'configs', f'retinanet_evit_{name}_1x.py')
+        if osp.isfile(path):
+            backbone = Config.fromfile(path).model.backbone
+            return {k: backbone[k] for k in ('norm_eval', 'frozen_stages') if k in backbone}
+    raise FileNotFoundError(f'no detection config for {arch} or {family_default}')
+
+
 @pytest.mark.parametrize('arch', ARCHS)
 def test_with_cp_in_training_mode_matches_reference(arch, official_checkpoint, monkeypatch):
-    # norm_eval keeps BatchNorm on the running statistics the reference used, while training
-    # mode with an input that needs gradients sends every block through the checkpoint
+    # In training mode, with the detection configs' own settings, the backbone computes what
+    # the authors' detection backbone computes in training (BatchNorm on the running
+    # statistics the reference used); an input that needs gradients sends every block
+    # through the checkpoint
     import torch.utils.checkpoint as cp
     calls = []
     checkpoint = cp.checkpoint
     monkeypatch.setattr(cp, 'checkpoint', lambda *a, **k: calls.append(1) or checkpoint(*a, **k))
     model = build_pretrained(arch, official_checkpoint(f'efficientvit_{arch}'), with_cp=True,
-                             norm_eval=True).train()
+                             **detection_training_settings(arch)).train()
     ref = load_reference(f'efficientvit_{arch}')
     assert_matches_reference(model, ref, requires_grad=True)
     blocks = sum(len(stage.blocks) for stage in model.stages)
