@@ -1,6 +1,6 @@
 # Plugging EfficientViT into another mmdet detector with nothing but custom_imports:
 # ATSS (mmdet's own head and assigner) on EfficientViT-M4 + the stride-16 FPN.
-custom_imports = dict(imports=['mmevit'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmevit', 'mmevit.runtime'], allow_failed_imports=False)
 _base_ = [
     './_base_/datasets/coco_detection.py', './_base_/schedules/adamw_1x.py',
     './_base_/det_runtime.py'

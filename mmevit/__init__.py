@@ -1,10 +1,10 @@
 """mmevit: EfficientViT backbones for MMDetection and MMSegmentation.
 
-Importing the package registers every model in mmdet's and mmseg's registries (and its hooks
-and optimizer wrappers in mmengine's), and lets mmengine load its own checkpoints under
-torch's ``weights_only`` unpickler.
+Importing the package registers what configs name by ``type``: the models in mmdet's and
+mmseg's registries, the data transforms, and the hooks and optimizer wrappers in mmengine's.
+It changes nothing else; ``import mmevit.runtime`` (a config's ``custom_imports``) switches
+mmengine's checkpoint loading and saving to mmevit's safe ones.
 """
-from . import checkpoint  # noqa: F401  (installs the safe checkpoint loader)
 from . import datasets, engine, models  # noqa: F401  (register themselves)
 from .version import __version__
 

@@ -19,7 +19,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import mmevit  # noqa: F401  (registers models; installs the safe checkpoint loader)
+import mmevit  # noqa: F401  (registers the models)
+import mmevit.runtime  # noqa: F401  (what the shipped configs switch on: safe checkpoint I/O)
 from mmevit.apis import build_model
 from mmevit.datasets import generate_shapes_dataset
 from mmevit.models import backbone_class
@@ -88,11 +89,13 @@ def pretrained_backbone(arch, checkpoint, scope='mmdet', type=None, **kwargs):
     """The path users take: a config dict through a scope's registry, then init_weights().
     ``type`` defaults to the class of the named ``arch`` (needed for a settings dict)."""
     from mmdet.registry import MODELS as DET_MODELS
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS as SEG_MODELS
     registry = {'mmdet': DET_MODELS, 'mmseg': SEG_MODELS}[scope]
-    model = registry.build(dict(type=type or backbone_class(arch).__name__, arch=arch,
-                                init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
-                                **kwargs))
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(dict(type=type or backbone_class(arch).__name__, arch=arch,
+                                    init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
+                                    **kwargs))
     model.init_weights()
     return model.eval()
 

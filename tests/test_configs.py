@@ -36,7 +36,9 @@ def test_all_configs_are_collected():
 def test_config_builds_and_runs(name):
     cfg = load(name)
     assert cfg.default_scope in ('mmdet', 'mmseg')
-    assert cfg.custom_imports.imports == ['mmevit']
+    assert cfg.custom_imports.imports == ['mmevit', 'mmevit.runtime']
+    # rotation that removes old checkpoints only once the new one is written
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     init_cfg = cfg.model.backbone.get('init_cfg')
     if init_cfg is not None:  # ImageNet weights: the authors' release of this arch
         assert init_cfg.type == 'Pretrained'

@@ -40,3 +40,50 @@ def test_unknown_category_id_names_annotation(own_shapes_root):
         check_coco_file(path, 'train_dataloader.dataset.ann_file')
     assert f"annotation 1 in {path} has category_id 99, which is not among the file's " \
            'categories [1, 2, 3]' in str(err.value)
+
+
+def _config(name, root):
+    from mmengine.config import Config
+    from conftest import REPO_ROOT
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'demo', name))
+    for loader in ('train', 'val', 'test'):
+        cfg[f'{loader}_dataloader'].dataset.data_root = root
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        if 'ann_file' in cfg[evaluator]:
+            cfg[evaluator].ann_file = root + 'annotations/instances_val.json'
+    return cfg
+
+
+def test_images_are_checked_against_their_annotations(own_shapes_root):
+    import numpy as np
+    from PIL import Image
+    from mmevit.datasets import check_data_files
+    cfg = _config('retinanet_evit_m4_shapes.py', own_shapes_root)
+    check_data_files(cfg)
+    image = osp.join(own_shapes_root, 'images', 'train', '000001.png')
+    Image.fromarray(np.zeros((100, 90, 3), np.uint8)).save(image)
+    with pytest.raises(ValueError, match=f'{image} is 90x100, but .*instances_train.json gives '
+                                         f'image 1 as 160x128'):
+        check_data_files(cfg)
+    Image.fromarray(np.zeros((128, 160, 3), np.uint8)).save(image)
+    with pytest.raises(ValueError, match='000.png has 160x128 pixels, more than the limit of '
+                                         '10000'):
+        check_data_files(cfg, max_pixels=10_000)
+
+
+def test_segmentation_labels_outside_the_classes_are_named(own_shapes_root):
+    import numpy as np
+    from PIL import Image
+    from mmevit.datasets import check_data_files
+    cfg = _config('fpn_evit_m4_shapes_seg.py', own_shapes_root)
+    check_data_files(cfg)
+    label_map = osp.join(own_shapes_root, 'seg_maps', 'val', '000002.png')
+    labels = np.asarray(Image.open(label_map)).copy()
+    labels[0, :3] = [7, 9, 255]  # 255: the ignore index, allowed
+    Image.fromarray(labels).save(label_map)
+    with pytest.raises(ValueError, match=f'val_dataloader.dataset: {label_map} has labels '
+                                         r'\[7, 9\] outside the 4 classes \(valid: 0-3, 255\)'):
+        check_data_files(cfg)
+    Image.fromarray(labels[:64]).save(label_map)
+    with pytest.raises(ValueError, match=f'{label_map} is 160x64, its image .* 160x128'):
+        check_data_files(cfg)

@@ -1,5 +1,6 @@
-"""The package's import layering: models at the bottom, never importing the Runner pieces,
-the deployment code or the measurements built on top of them; the registry a leaf."""
+"""The package's import layering: checkpoint I/O and the registry at the bottom, importing
+nothing of mmevit; models above them, never importing the Runner pieces, the deployment code,
+the runtime switch or the measurements built on top of them."""
 import ast
 import glob
 import os.path as osp
@@ -10,7 +11,7 @@ from conftest import REPO_ROOT
 
 PACKAGE = osp.join(REPO_ROOT, 'mmevit')
 ABOVE_MODELS = ('mmevit.engine', 'mmevit.deploy', 'mmevit.benchmark', 'mmevit.analysis',
-                'mmevit.apis', 'mmevit.testing')
+                'mmevit.apis', 'mmevit.testing', 'mmevit.runtime')
 
 
 def module_name(path):
@@ -55,3 +56,13 @@ def test_models_import_nothing_above_them(path):
 def test_registry_is_a_leaf():
     names = imported_modules(osp.join(PACKAGE, 'registry.py'))
     assert not [n for n in names if n.startswith('mmevit')]
+
+
+CHECKPOINT_FILES = sorted(glob.glob(osp.join(PACKAGE, 'checkpoint', '*.py')))
+
+
+@pytest.mark.parametrize('path', CHECKPOINT_FILES, ids=lambda p: osp.relpath(p, PACKAGE))
+def test_checkpoint_io_imports_nothing_else_of_mmevit(path):
+    names = imported_modules(path)
+    assert not [n for n in names if n.startswith('mmevit') and not n.startswith(
+        'mmevit.checkpoint')]

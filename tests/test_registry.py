@@ -23,7 +23,9 @@ def test_both_scopes_resolve_the_same_class(name):
 def test_old_m_series_name_builds_the_m_series():
     # configs written before the B-series arrived say type='EfficientViT'
     assert DET_MODELS.get('EfficientViT') is EfficientViTM
-    model = SEG_MODELS.build(dict(type='EfficientViT', arch='m0'))
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = SEG_MODELS.build(dict(type='EfficientViT', arch='m0'))
     assert type(model) is EfficientViTM
 
 

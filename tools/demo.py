@@ -18,7 +18,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmevit  # noqa: F401
+import mmevit  # noqa: F401  (registers the models)
+import mmevit.runtime  # noqa: F401  (safe loading, atomic checkpoint writes)
 from mmevit.apis import task_of
 from mmevit.datasets import generate_shapes_dataset
 

@@ -10,6 +10,7 @@ import os.path as osp
 import mmcv
 from mmengine.config import Config, DictAction
 
+import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
 from mmevit.apis import setup_compile, task_of
 from mmevit.deploy import accelerate
 

@@ -4,11 +4,13 @@ import os.path as osp
 
 from mmengine.runner import Runner
 
-import mmevit  # noqa: F401  (registers the models and the safe checkpoint loader)
+import mmevit  # noqa: F401  (registers the models)
+import mmevit.runtime  # noqa: F401  (mmengine loads checkpoints safely, writes atomically)
 from mmevit.apis import (add_common_args, load_config, setup_compile, setup_launcher,
                          setup_test_outputs)
-from mmevit.checkpoint import CheckpointError
+from mmevit.checkpoint import CheckpointError, load_checkpoint
 from mmevit.datasets import TEST_PARTS, check_data_files
+from mmevit.models.converters import preview, unset_keys, unwrap_state_dict
 
 
 def parse_args():
@@ -56,7 +58,20 @@ def main():
     if args.compile:
         setup_compile(cfg)
     check_data_files(cfg, TEST_PARTS)
-    Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    refuse_incomplete_checkpoint(runner.model, args.checkpoint)
+    runner.test()
+
+
+def refuse_incomplete_checkpoint(model, path: str) -> None:
+    """Stop, in one line, where the checkpoint would leave parameters at their random
+    initialisation (mmengine only logs them as missing and evaluates anyway)."""
+    state_dict = unwrap_state_dict(load_checkpoint(path), prefix=None)
+    unset = unset_keys(getattr(model, 'module', model), state_dict)
+    if unset:
+        raise CheckpointError(
+            f'{path} leaves {len(unset)} of the model\'s parameters and buffers unset '
+            f'{preview(unset)}: a checkpoint of another model? Nothing was evaluated')
 
 
 if __name__ == '__main__':

@@ -3,10 +3,12 @@ import argparse
 
 from mmengine.runner import Runner
 
-import mmevit  # registers the models and the safe checkpoint loader
+import mmevit  # registers the models
+import mmevit.runtime  # noqa: F401  (mmengine loads checkpoints safely, writes atomically)
 from mmevit.apis import (add_common_args, load_config, setup_amp, setup_compile, setup_launcher,
                          task_of)
-from mmevit.checkpoint import CheckpointError, find_resumable_checkpoint
+from mmevit.checkpoint import (CheckpointError, find_resumable_checkpoint,
+                               require_training_checkpoint, safe_torch_load)
 from mmevit.datasets import TRAIN_PARTS, check_data_files
 
 
@@ -48,6 +50,8 @@ def main():
         if found is not None:
             cfg.resume, cfg.load_from = True, found
     elif args.resume is not None:
+        if '://' not in args.resume:  # a weights-only file cannot be resumed: say so now
+            require_training_checkpoint(safe_torch_load(args.resume), args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
 

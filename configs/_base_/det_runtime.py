@@ -1,10 +1,13 @@
 default_scope = 'mmdet'
-custom_imports = dict(imports=['mmevit'], allow_failed_imports=False)
+# mmevit: the models; mmevit.runtime: mmengine loads checkpoints safely (data only, config
+# text never run), downloads them verified, and writes them atomically
+custom_imports = dict(imports=['mmevit', 'mmevit.runtime'], allow_failed_imports=False)
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    # mmengine's CheckpointHook, removing old checkpoints only once the new one is written
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 env_cfg = dict(

@@ -1,5 +1,7 @@
 default_scope = 'mmseg'
-custom_imports = dict(imports=['mmevit'], allow_failed_imports=False)
+# mmevit: the models; mmevit.runtime: mmengine loads checkpoints safely (data only, config
+# text never run), downloads them verified, and writes them atomically
+custom_imports = dict(imports=['mmevit', 'mmevit.runtime'], allow_failed_imports=False)
 env_cfg = dict(
     cudnn_benchmark=True,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -80,12 +80,22 @@ def load_state_dict_checked(module: nn.Module, state_dict: Mapping[str, torch.Te
     if missing or unexpected:
         raise ValueError(
             f'{source} does not match {type(module).__name__}: '
-            f'{len(missing)} missing key(s) {_preview(missing)}, '
-            f'{len(unexpected)} unexpected key(s) {_preview(unexpected)}')
+            f'{len(missing)} missing key(s) {preview(missing)}, '
+            f'{len(unexpected)} unexpected key(s) {preview(unexpected)}')
     module.load_state_dict(state_dict, strict=True)
 
 
-def _preview(keys, limit=5):
+def unset_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]):
+    """The parameters and persistent buffers of ``model`` a whole-model ``state_dict`` (in
+    any layout :func:`convert_model_state_dict` knows) leaves unset; BatchNorm's
+    ``num_batches_tracked`` counters are not counted (mmengine ignores them too)."""
+    state_dict = convert_model_state_dict(model, state_dict, log=False)
+    return [k for k in model.state_dict()
+            if k not in state_dict and not k.endswith('num_batches_tracked')]
+
+
+def preview(keys, limit=5):
+    """The first ``limit`` of ``keys`` for an error message."""
     shown = ', '.join(repr(k) for k in keys[:limit])
     return f'[{shown}{", ..." if len(keys) > limit else ""}]'
 
@@ -120,9 +130,9 @@ class LoadsForeignLayout:
 
 
 def convert_in_place(module: LoadsForeignLayout, state_dict: Dict[str, torch.Tensor],
-                     prefix: str) -> bool:
+                     prefix: str, log: bool = True) -> bool:
     """Rename the keys of ``state_dict`` under ``prefix`` to ``module``'s own names when they
-    are in a layout it knows; True when they were."""
+    are in a layout it knows (logged unless ``log`` is False); True when they were."""
     local = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
     layout = module.foreign_layout(local)
     if layout is None:
@@ -131,21 +141,22 @@ def convert_in_place(module: LoadsForeignLayout, state_dict: Dict[str, torch.Ten
     for key in local:
         del state_dict[prefix + key]
     state_dict.update((prefix + k, v) for k, v in converted.items())
-    print_log(f'{prefix.rstrip(".") or type(module).__name__}: converted {len(local)} '
-              f'tensors of {layout} into {len(converted)} of {type(module).__name__}',
-              logger='current')
+    if log:
+        print_log(f'{prefix.rstrip(".") or type(module).__name__}: converted {len(local)} '
+                  f'tensors of {layout} into {len(converted)} of {type(module).__name__}',
+                  logger='current')
     return True
 
 
-def convert_model_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]
-                             ) -> Dict[str, torch.Tensor]:
+def convert_model_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                             log: bool = True) -> Dict[str, torch.Tensor]:
     """A whole model's ``state_dict`` with the parts in another layout renamed by the
     submodules that know it (what loading does on the fly, done ahead for
     :func:`load_state_dict_checked` and the offline converter)."""
     state_dict = dict(state_dict)
     for name, module in model.named_modules():
         if isinstance(module, LoadsForeignLayout):
-            convert_in_place(module, state_dict, f'{name}.' if name else '')
+            convert_in_place(module, state_dict, f'{name}.' if name else '', log)
     return state_dict
 
 

@@ -123,14 +123,16 @@ def test_missing_annotation_file_fails_before_writing(own_shapes_root, tmp_path)
     assert not work.exists()  # nothing written half-way
 
 
-def test_undecodable_image_names_it(own_shapes_root, tmp_path):
+def test_undecodable_image_fails_before_writing(own_shapes_root, tmp_path):
     image = osp.join(own_shapes_root, 'images', 'train', '000000.png')
     with open(image, 'wb') as f:
         f.write(b'not a png')
-    proc = run_tool('train.py', DET_CONFIG, '--work-dir', str(tmp_path / 'work'),
+    work = tmp_path / 'work'
+    proc = run_tool('train.py', DET_CONFIG, '--work-dir', str(work),
                     *det_options(own_shapes_root, 1))
     assert proc.returncode != 0
-    assert f'failed to load image: {image}' in proc.stderr
+    assert f'train_dataloader.dataset: {image} is not a readable image' in proc.stderr
+    assert not work.exists()
 
 
 def test_images_without_annotations_still_train(own_shapes_root, tmp_path):

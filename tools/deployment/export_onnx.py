@@ -17,6 +17,7 @@ import os.path as osp
 
 import torch
 
+import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
 from mmevit.apis import build_model, task_of
 from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, onnx_max_relative_error,
                            onnx_session)

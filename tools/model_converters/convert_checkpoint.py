@@ -31,10 +31,9 @@ import os.path as osp
 
 import torch
 from mmengine.config import Config
-from mmengine.runner.checkpoint import CheckpointLoader
 
 from mmevit.apis import build_model
-from mmevit.checkpoint import CheckpointError, atomic_write
+from mmevit.checkpoint import CheckpointError, atomic_write, load_checkpoint
 from mmevit.models import ARCHS, build_backbone
 from mmevit.models.converters import (convert_model_state_dict, convert_official_seg_keys,
                                       load_state_dict_checked, unwrap_state_dict)
@@ -67,7 +66,7 @@ def main():
                         'configs/mask_rcnn_evit_m4_1x.py)')
     args = parser.parse_args()
 
-    checkpoint = CheckpointLoader.load_checkpoint(args.src, map_location='cpu')
+    checkpoint = load_checkpoint(args.src, map_location='cpu')
     if args.arch:
         model = build_backbone(args.arch)
         state_dict = model.filter_checkpoint(checkpoint)

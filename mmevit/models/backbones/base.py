@@ -7,9 +7,9 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmcv.cnn import fuse_conv_bn
 from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import CheckpointLoader
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from mmevit.checkpoint import load_checkpoint
 from mmevit.models.converters import LoadsForeignLayout, load_state_dict_checked
 
 
@@ -121,7 +121,7 @@ class StagedBackbone(LoadsForeignLayout, BaseModule):
     def init_weights(self):
         if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
             path = self.init_cfg['checkpoint']
-            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+            checkpoint = load_checkpoint(path, map_location='cpu')
             load_state_dict_checked(self, self.filter_checkpoint(checkpoint), source=path)
             self._is_init = True
         else:
