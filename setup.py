@@ -11,7 +11,8 @@ def read_version():
 setup(
     name='mmevit',
     version=read_version(),
-    description='EfficientViT backbones (M0-M5, B0-B3) for MMDetection and MMSegmentation',
+    description=('EfficientViT backbones (M0-M5, B0-B3, L1-L2) for MMDetection and '
+                 'MMSegmentation'),
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmevit', 'mmevit.*']),

@@ -77,7 +77,7 @@ def model_complexity(cfg, input_shape: Sequence[int]) -> dict:
     """
     from mmengine.registry import DefaultScope
 
-    from mmevit.apis import build_model
+    from mmevit.models import build_model
     model = build_model(cfg)
     params = count_params(model)
     network = TensorForward(fast_path(model), with_roi_heads=True)

@@ -1,28 +1,68 @@
-"""Inputs and weights for tests and benchmarks (like ``mmdet.testing``)."""
+"""Inputs and weights for tests and benchmarks (like ``mmdet.testing``), and the rule the
+reference data's weights follow."""
+import itertools
+import math
+import zlib
+from typing import Sequence
+
 import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+def attention_bias_index(side: int) -> torch.Tensor:
+    """The authors' ``attention_bias_idxs`` of a ``side x side`` window: offsets
+    ``(|dy|, |dx|)`` numbered ``dy * side + dx``."""
+    points = list(itertools.product(range(side), range(side)))
+    return torch.tensor([abs(a[0] - b[0]) * side + abs(a[1] - b[1])
+                         for a in points for b in points]).view(len(points), len(points))
+
+
+def deterministic_tensor(key: str, shape: Sequence[int],
+                         norm_weight_scale: float = 1.0) -> torch.Tensor:
+    """The value the reference data (``tests/data``, from the authors' code) holds for a
+    weight named ``key``: a generator seeded with the CRC-32 of the key, and a rule by kind
+    (tried in this order): BatchNorm statistics near their trained range, biases and bias
+    tables of small spread, norm weights near ``norm_weight_scale``, other weights with unit
+    fan-in variance."""
+    g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
+    if key.endswith('num_batches_tracked'):
+        return torch.zeros((), dtype=torch.long)
+    if key.endswith('attention_bias_idxs'):
+        return attention_bias_index(math.isqrt(shape[0]))
+    if key.endswith('running_var'):
+        return torch.rand(shape, generator=g) * 0.5 + 0.75
+    if key.endswith('running_mean'):
+        return torch.randn(shape, generator=g) * 0.1
+    if key.endswith('attention_biases'):
+        return torch.randn(shape, generator=g) * 0.5
+    if key.endswith('.bias'):
+        return torch.randn(shape, generator=g) * 0.1
+    if len(shape) == 1:  # norm weights
+        return norm_weight_scale * (1 + torch.randn(shape, generator=g) * 0.1)
+    return torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
+
+
 @torch.no_grad()
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every BatchNorm non-trivial statistics and affine parameters, in place.
+def randomize_batchnorm(model: nn.Module, norm_weight_scale: float = 0.7) -> nn.Module:
+    """Give every norm layer and attention bias table the reference data's values
+    (:func:`deterministic_tensor`), in place.
 
     Fresh BatchNorms are identities and the residual branches of EfficientViT start at zero
-    (zero-initialised BN scales), which would make a fast-path check compare little more
-    than the identity. The values keep activations of the order of one through the depth.
+    (zero-initialised norm scales), which would make a fast-path check compare little more
+    than the identity. Norm weights near 0.7, as in the M-series reference data, keep the
+    activations well conditioned through the depth.
     """
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
-            m.weight.copy_(torch.rand(n, generator=g) * 0.3 + 0.2)
-            m.bias.copy_(torch.randn(n, generator=g) * 0.05)
+    for name, module in model.named_modules():
+        if isinstance(module, _BatchNorm):
+            for key, value in (*module.named_parameters(recurse=False),
+                               *module.named_buffers(recurse=False)):
+                if not key.endswith('num_batches_tracked'):
+                    value.copy_(deterministic_tensor(f'{name}.{key}', value.shape,
+                                                     norm_weight_scale))
     for name, p in model.named_parameters():
         if name.endswith('attention_biases'):
-            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+            p.copy_(deterministic_tensor(name, p.shape))
     return model
 
 

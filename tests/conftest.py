@@ -6,14 +6,11 @@ mit-han-lab/efficientvit) on deterministic weights: each lists the keys and shap
 official checkpoint, and :func:`deterministic_checkpoint` rebuilds those weights by the rule the
 data was made with.
 """
-import itertools
 import json
-import math
 import os
 import os.path as osp
 import subprocess
 import sys
-import zlib
 
 import pytest
 import torch
@@ -21,9 +18,9 @@ from mmengine.config import Config
 
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (what the shipped configs switch on: safe checkpoint I/O)
-from mmevit.apis import build_model
 from mmevit.datasets import generate_shapes_dataset
-from mmevit.models import backbone_class
+from mmevit.models import backbone_class, build_model
+from mmevit.testing import attention_bias_index, deterministic_tensor
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
@@ -36,33 +33,6 @@ SEG_B1_CONFIG = osp.join(REPO_ROOT, 'configs/demo/efficientvit_seg_b1_shapes.py'
 
 def load_reference(name):
     return torch.load(osp.join(DATA_DIR, f'{name}.pt'), weights_only=True)
-
-
-def _bias_index(num_offsets):
-    side = math.isqrt(num_offsets)
-    points = list(itertools.product(range(side), range(side)))
-    return torch.tensor([abs(a[0] - b[0]) * side + abs(a[1] - b[1])
-                         for a in points for b in points]).view(len(points), len(points))
-
-
-def deterministic_tensor(key, shape, norm_weight_scale=1.0):
-    """The tensor the reference data holds for ``key`` (rules tried in order)."""
-    g = torch.Generator().manual_seed(zlib.crc32(key.encode()))
-    if key.endswith('num_batches_tracked'):
-        return torch.zeros((), dtype=torch.long)
-    if key.endswith('attention_bias_idxs'):
-        return _bias_index(math.isqrt(shape[0]) ** 2)
-    if key.endswith('running_var'):
-        return torch.rand(shape, generator=g) * 0.5 + 0.75
-    if key.endswith('running_mean'):
-        return torch.randn(shape, generator=g) * 0.1
-    if key.endswith('attention_biases'):
-        return torch.randn(shape, generator=g) * 0.5
-    if key.endswith('.bias'):
-        return torch.randn(shape, generator=g) * 0.1
-    if len(shape) == 1:  # norm weights
-        return norm_weight_scale * (1 + torch.randn(shape, generator=g) * 0.1)
-    return torch.randn(shape, generator=g) / math.sqrt(math.prod(shape[1:]))
 
 
 def deterministic_checkpoint(reference):
@@ -127,7 +97,7 @@ def authors_detector_layout(state_dict, num_trans_convs):
     names.update({f'neck.{ours}': f'neck.{theirs}' for ours, theirs in zip(
         convert_official_fpn_keys(dict.fromkeys(neck), num_trans_convs), neck)})
     converted = {names.get(k, k): v for k, v in state_dict.items()}
-    converted.update({k: _bias_index(49) for k in names.values()
+    converted.update({k: attention_bias_index(7) for k in names.values()
                       if k.endswith('attention_bias_idxs')})
     return converted
 

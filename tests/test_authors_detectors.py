@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from mmdet.evaluation import get_classes
 from mmengine.config import Config
 
-from conftest import (REPO_ROOT, _bias_index, check, config_model, deterministic_checkpoint,
+from conftest import (REPO_ROOT, check, config_model, deterministic_checkpoint,
                       deterministic_tensor, load_reference, pretrained_backbone, relative_error,
                       run_tool)
 from mmevit.checkpoint import safe_torch_load
+from mmevit.testing import attention_bias_index
 
 TOOL = 'model_converters/convert_checkpoint.py'
 DETECTORS = {'retinanet': 'retinanet_evit_m4_1x.py', 'mask_rcnn': 'mask_rcnn_evit_m4_1x.py'}
@@ -37,7 +38,7 @@ def authors_state_dict(kind):
             value = F.interpolate(value.view(1, heads, side, side), size=(7, 7),
                                   mode='bicubic').view(heads, 49)
         elif key.endswith('attention_bias_idxs'):
-            value = _bias_index(49)
+            value = attention_bias_index(7)
         backbone[f'backbone.{key}'] = value
     neck = {f'neck.{key}': deterministic_tensor(key, shape)
             for key, shape, _ in NECKS[kind]['checkpoint_keys']}

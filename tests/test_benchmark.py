@@ -1,10 +1,10 @@
-"""The generic measurements behind the benchmark (mmevit/benchmark.py): what they return,
+"""The generic measurements behind the benchmark (mmevit/benchmark/measure.py): what they return,
 never how fast anything is."""
 import numpy as np
 import pytest
 import torch
 
-from mmevit import benchmark as bm
+from mmevit.benchmark import measure as bm
 
 
 def test_median_time_and_thread_control():

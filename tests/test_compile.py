@@ -13,7 +13,8 @@ from mmdet.structures.mask import BitmapMasks
 from mmengine.config import Config
 
 from conftest import REPO_ROOT, assert_same_detections, config_model
-from mmevit.apis import build_model, fixed_batch_shapes, setup_compile
+from mmevit.cli import setup_compile
+from mmevit.models import build_model, fixed_batch_shapes
 from mmevit.deploy import (TensorForward, accelerate, compile_model, flatten, half_precision,
                            max_relative_error)
 from mmevit.models import FixedShapeDetDataPreprocessor

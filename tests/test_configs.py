@@ -12,7 +12,7 @@ from mmseg.structures import SegDataSample
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from conftest import REPO_ROOT
-from mmevit.apis import build_model, task_of
+from mmevit.models import build_model, task_of
 
 CONFIGS = sorted(
     osp.relpath(p, osp.join(REPO_ROOT, 'configs'))
@@ -120,6 +120,17 @@ def test_detector_loss_and_predict_step(config, with_mask):
     assert len(results) == 2 and 'bboxes' in results[0].pred_instances
     if with_mask:
         assert 'masks' in results[0].pred_instances
+
+
+@pytest.mark.parametrize('name', SEG_CONFIGS)
+def test_segmentors_synchronise_batchnorm_as_mmseg_does(name):
+    # statistics over all GPUs in distributed training; build_model (as mmengine does in a
+    # single process) turns SyncBN into BN. The CPU demos keep BN (gloo has no SyncBN).
+    cfg = load(name)
+    for part in ('backbone', 'decode_head'):
+        expected = 'BN' if name.startswith('demo/') else 'SyncBN'
+        assert cfg.model[part].norm_cfg.type == expected, part
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in build_model(cfg).modules())
 
 
 @pytest.mark.parametrize('name', SEG_CONFIGS)

@@ -7,7 +7,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from conftest import config_model, image
 from mmevit.benchmark import count_kernels
-from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, flatten,
+from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, fast_path, flatten,
                            max_relative_error, onnx_max_relative_error, onnx_session)
 from mmevit.models import ARCHS, build_backbone
 from mmevit.models.backbones.efficientvit_mit import LiteMLA
@@ -34,23 +34,30 @@ def test_fast_path_equals_plain(arch):
                   else torch.channels_last)
         assert conv.weight.is_contiguous(memory_format=layout)
     if arch.startswith('m'):
-        assert attns and all(m.deployed_bias is not None and m.queries_scaled for m in attns)
+        assert attns and all(m.deployed for m in attns)
         assert not any(isinstance(m, Residual) and isinstance(m.m, ConvNorm)
                        and m.m.conv.groups > 1
                        for m in fast.modules()), 'a residual depthwise conv was not merged'
     # 100x150: windows padded at every stage, maps smaller than a window in the last ones
-    for x in (image(100, 150), image(224, 224, seed=1)):
+    inputs = (image(100, 150), image(224, 224, seed=1))
+    for x in inputs:
         with torch.no_grad():
             expected, got = plain(x), fast(x)
         assert len(got) == len(expected)
         for a, b in zip(got, expected):
             assert a.shape == b.shape and a.is_contiguous()  # the usual layout for necks
             assert max_relative_error([a], [b]) < 1e-4
+    # switching again, directly or through fast_path, changes nothing
+    state = {k: v.clone() for k, v in fast.state_dict().items()}
+    assert fast.switch_to_deploy() is fast and fast_path(fast) is fast
+    assert fast.state_dict().keys() == state.keys()
+    assert all(torch.equal(v, state[k]) for k, v in fast.state_dict().items())
 
 
 def test_fast_path_launches_fewer_kernels():
     # per M4 forward: no BatchNorm, one multiplication less per attention head (the scale
     # is in the query convs) and one addition less per residual depthwise conv
+    # (counted against the model's own structure, not numbers a torch upgrade may change)
     plain = plain_backbone('m4')
     fast = deployed_copy(plain)
     x = image(224, 224)
@@ -59,12 +66,16 @@ def test_fast_path_launches_fewer_kernels():
     heads = sum(a.num_heads for a in fast.modules() if isinstance(a, CascadedGroupAttention))
     merged = sum(isinstance(m, Residual) and isinstance(m.m, ConvNorm) and m.m.conv.groups > 1
                  for m in plain.modules())
-    assert heads == 24 and merged == 16
-    assert before['native_batch_norm'] == 112 and 'native_batch_norm' not in after
+    norms = sum(isinstance(m, _BatchNorm) for m in plain.modules())
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in plain.modules())
+    assert heads > 0 and merged > 0
+
+    def total(counts, part):
+        return sum(n for k, n in counts.items() if part in k)
+    assert total(before, 'batch_norm') == norms and total(after, 'batch_norm') == 0
     assert before['mul'] - after['mul'] == heads
     assert before['add'] - after['add'] == merged
-    convolutions = lambda counts: sum(n for k, n in counts.items() if 'conv' in k)  # noqa
-    assert convolutions(after) == convolutions(before) == 116
+    assert total(after, 'conv') == total(before, 'conv') == convs
 
 
 def test_fast_path_leaves_plain_model_and_is_idempotent_on_detectors():

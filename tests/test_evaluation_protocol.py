@@ -21,7 +21,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 from conftest import REPO_ROOT, deterministic_checkpoint, load_reference
-from mmevit.apis import build_model
+from mmevit.models import build_model
 from mmevit.models.converters import convert_official_seg_keys
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])

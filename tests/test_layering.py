@@ -11,7 +11,7 @@ from conftest import REPO_ROOT
 
 PACKAGE = osp.join(REPO_ROOT, 'mmevit')
 ABOVE_MODELS = ('mmevit.engine', 'mmevit.deploy', 'mmevit.benchmark', 'mmevit.analysis',
-                'mmevit.apis', 'mmevit.testing', 'mmevit.runtime')
+                'mmevit.cli', 'mmevit.testing', 'mmevit.runtime')
 
 
 def module_name(path):

@@ -20,7 +20,7 @@ from mmengine.runner import Runner
 
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (safe loading, atomic checkpoint writes)
-from mmevit.apis import task_of
+from mmevit.models import task_of
 from mmevit.datasets import generate_shapes_dataset
 
 DEFAULT_CONFIG = 'configs/demo/retinanet_evit_m4_shapes.py'

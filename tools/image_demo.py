@@ -11,7 +11,8 @@ import mmcv
 from mmengine.config import Config, DictAction
 
 import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
-from mmevit.apis import setup_compile, task_of
+from mmevit.cli import setup_compile
+from mmevit.models import task_of
 from mmevit.deploy import accelerate
 
 

@@ -6,9 +6,9 @@ from mmengine.runner import Runner
 
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (mmengine loads checkpoints safely, writes atomically)
-from mmevit.apis import (add_common_args, load_config, setup_compile, setup_launcher,
-                         setup_test_outputs)
 from mmevit.checkpoint import CheckpointError, load_checkpoint
+from mmevit.cli import (add_common_args, load_config, setup_compile, setup_launcher,
+                        setup_test_outputs)
 from mmevit.datasets import TEST_PARTS, check_data_files
 from mmevit.models.converters import preview, unset_keys, unwrap_state_dict
 

@@ -5,11 +5,11 @@ from mmengine.runner import Runner
 
 import mmevit  # registers the models
 import mmevit.runtime  # noqa: F401  (mmengine loads checkpoints safely, writes atomically)
-from mmevit.apis import (add_common_args, load_config, setup_amp, setup_compile, setup_launcher,
-                         task_of)
 from mmevit.checkpoint import (CheckpointError, find_resumable_checkpoint,
                                require_training_checkpoint, safe_torch_load)
+from mmevit.cli import add_common_args, load_config, setup_amp, setup_compile, setup_launcher
 from mmevit.datasets import TRAIN_PARTS, check_data_files
+from mmevit.models import task_of
 
 
 def parse_args():

@@ -4,11 +4,14 @@ _base_ = [
     '../_base_/models/efficientvit_seg.py', '../_base_/datasets/shapes_segmentation.py',
     '../_base_/seg_runtime.py'
 ]
+# plain BN: CPU runs, also multi-process ones (gloo), where SyncBN is not available
+norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=(128, 160)),
-    backbone=dict(arch='b1', init_cfg=None),  # from scratch: no ImageNet weights here
+    # from scratch: no ImageNet weights here
+    backbone=dict(arch='b1', init_cfg=None, norm_cfg=norm_cfg),
     decode_head=dict(in_channels=[256, 128, 64], channels=64, depth=3, final_expand=4,
-                     num_classes=4))
+                     num_classes=4, norm_cfg=norm_cfg))
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.01),

@@ -3,11 +3,12 @@ _base_ = [
     '../_base_/models/semantic_fpn_evit.py', '../_base_/datasets/shapes_segmentation.py',
     '../_base_/seg_runtime.py'
 ]
+# plain BN: CPU runs, also multi-process ones (gloo), where SyncBN is not available
 norm_cfg = dict(type='BN', requires_grad=True)
 # Narrower than the ADE20K recipe (256/128), whose neck and head dominate CPU time at 128x160.
 model = dict(
     data_preprocessor=dict(size=(128, 160)),
-    backbone=dict(init_cfg=None),  # from scratch: no ImageNet weights here
+    backbone=dict(init_cfg=None, norm_cfg=norm_cfg),  # from scratch: no ImageNet weights
     neck=dict(out_channels=128),
     decode_head=dict(in_channels=[128] * 4, channels=64, num_classes=4, norm_cfg=norm_cfg))
 # 400 training images overfit without scale augmentation (train acc 99%, val mIoU 58).

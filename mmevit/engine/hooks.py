@@ -51,7 +51,7 @@ class CompileHook(Hook):
     with CUDA graphs on GPUs under ``mode='reduce-overhead'``.
 
     ``tools/train.py --compile`` and ``tools/test.py --compile`` add it (see
-    :func:`mmevit.apis.setup_compile`); in a config::
+    :func:`mmevit.cli.setup_compile`); in a config::
 
         custom_hooks = [dict(type='CompileHook', modules=('backbone', 'neck'))]
 

@@ -1,8 +1,8 @@
-"""Checkpoints of other layouts into mmevit's models: key conversion for both families, the
-authors' detection neck, and strict loading.
+"""Checkpoints of other layouts into mmevit's models: key conversion for the M-series and the
+MIT family (B and L), the authors' detection neck, and strict loading.
 
 mmevit's module names follow timm (``efficientvit_msra`` for the M-series,
-``efficientvit_mit`` for the B-series), so timm checkpoints load as they are; the authors'
+``efficientvit_mit`` for the B- and L-series), so timm checkpoints load as they are; the authors'
 checkpoints (microsoft/Cream, mit-han-lab/efficientvit) are renamed here. Each backbone's
 ``filter_checkpoint`` calls its family's filter, which has timm's signature
 ``(checkpoint, model)``.

@@ -1,8 +1,10 @@
-"""Batches of a few fixed shapes, for compiled models and CUDA graphs."""
-from typing import Optional, Sequence, Tuple
+"""Batches of a few fixed shapes, for compiled models and CUDA graphs: the preprocessor, and
+the shapes a config's pipelines need (:func:`fixed_batch_shapes`)."""
+from typing import List, Optional, Sequence, Tuple
 
 import torch.nn.functional as F
 from mmdet.models.data_preprocessors import DetDataPreprocessor
+from mmengine.config import Config
 
 from mmevit.registry import register_model
 
@@ -59,3 +61,34 @@ class FixedShapeDetDataPreprocessor(DetDataPreprocessor):
             if self.pad_seg and training:
                 self.pad_gt_sem_seg(data_samples)
         return {'inputs': inputs, 'data_samples': data_samples}
+
+
+def fixed_batch_shapes(cfg: Config) -> List[Tuple[int, int]]:
+    """``(height, width)`` shapes that hold every batch the config's resizing steps make.
+
+    For each ``Resize``, ``RandomResize`` or ``RandomChoiceResize`` of the data pipelines
+    that keeps the aspect ratio, images end within (long, short) of its largest scale, as
+    landscape or portrait: both orientations are listed, padded to the data preprocessor's
+    ``pad_size_divisor``. A fixed-size resize adds its own shape. Empty when the pipelines
+    resize nothing.
+    """
+    divisor = cfg.model.data_preprocessor.get('pad_size_divisor', 1)
+    up = lambda n: -(-int(n) // divisor) * divisor  # noqa: E731
+    shapes = set()
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        while dataset is not None and 'dataset' in dataset:  # RepeatDataset, ...
+            dataset = dataset['dataset']
+        for step in (dataset or {}).get('pipeline', []):
+            if step['type'] not in ('Resize', 'RandomResize', 'RandomChoiceResize'):
+                continue
+            scales = step.get('scales') or step['scale']
+            scales = [scales] if isinstance(scales[0], (int, float)) else scales
+            ratio = max(step.get('ratio_range') or (1, ))
+            long = max(max(s) for s in scales) * ratio
+            short = max(min(s) for s in scales) * ratio
+            if step.get('keep_ratio', False):
+                shapes |= {(up(short), up(long)), (up(long), up(short))}
+            else:  # mmdet's scales are (width, height)
+                shapes |= {(up(h * ratio), up(w * ratio)) for w, h in scales}
+    return sorted(shapes)

@@ -14,7 +14,7 @@ import os.path as osp
 from mmengine.config import Config
 
 from mmevit.analysis import PAPER_COMPLEXITY, imagenet_complexity, model_complexity
-from mmevit.apis import task_of
+from mmevit.models import task_of
 
 
 def input_shape(cfg):

@@ -18,7 +18,7 @@ import os.path as osp
 import torch
 
 import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
-from mmevit.apis import build_model, task_of
+from mmevit.models import build_model, task_of
 from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, onnx_max_relative_error,
                            onnx_session)
 from mmevit.models import build_backbone
@@ -27,7 +27,7 @@ from mmevit.models import build_backbone
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument('--arch', help='a backbone: m0..m5 or b0..b3')
+    source.add_argument('--arch', help='a backbone: m0..m5, b0..b3, l1 or l2')
     source.add_argument('--config', help='a detector or segmentor config')
     parser.add_argument('--checkpoint',
                         help='backbone: ImageNet checkpoint (official/timm/mmevit); config: a '

@@ -32,7 +32,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from mmevit.apis import build_model
+from mmevit.models import build_model
 from mmevit.checkpoint import CheckpointError, atomic_write, load_checkpoint
 from mmevit.models import ARCHS, build_backbone
 from mmevit.models.converters import (convert_model_state_dict, convert_official_seg_keys,

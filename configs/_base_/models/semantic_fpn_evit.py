@@ -15,6 +15,7 @@ model = dict(
         type='EfficientViTM',
         arch='m4',
         out_indices=(0, 1, 2),
+        norm_cfg=norm_cfg,
         init_cfg=dict(type='Pretrained', checkpoint=(
             'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
             'releases/download/v1.0/efficientvit_m4.pth'))),

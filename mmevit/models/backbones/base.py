@@ -10,7 +10,8 @@ from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmevit.checkpoint import load_checkpoint
-from mmevit.models.converters import LoadsForeignLayout, load_state_dict_checked
+from mmevit.models.converters import (LoadsForeignLayout, load_state_dict_checked,
+                                      unwrap_state_dict)
 
 
 def forward_blocks(blocks: nn.Module, x: torch.Tensor, with_cp: bool) -> torch.Tensor:
@@ -27,10 +28,11 @@ class StagedBackbone(LoadsForeignLayout, BaseModule):
     """A stem followed by ``self.stages``, returning the outputs of ``out_indices``.
 
     Subclasses build ``self.stem`` (any name works through :attr:`stem_module`) and
-    ``self.stages`` (an ``nn.ModuleList``), then call :meth:`_freeze_stages`, and implement
-    :meth:`filter_checkpoint` and :meth:`foreign_layout`. Weights in the authors' layout also
-    load through ``load_state_dict`` (whole detector checkpoints of the authors, say):
-    :meth:`filter_checkpoint` converts them.
+    ``self.stages`` (an ``nn.ModuleList``), and implement :meth:`filter_checkpoint` and
+    :meth:`foreign_layout`. Weights in the authors' layout also load through
+    ``load_state_dict`` (whole detector checkpoints of the authors, say):
+    :meth:`filter_checkpoint` converts them. Freezing and ``norm_eval`` apply in
+    :meth:`train` (as in mmdet's backbones), so whenever the mode is set.
 
     Args:
         num_stages (int): Number of stages.
@@ -38,8 +40,11 @@ class StagedBackbone(LoadsForeignLayout, BaseModule):
         frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
             -1 freezes nothing.
         norm_eval (bool): Keep BatchNorm layers in eval mode while training.
-        init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads weights
-            through :meth:`filter_checkpoint`; other types go to mmengine.
+        init_cfg (dict | list[dict], optional): mmengine's initialisation config; a
+            ``dict(type='Pretrained', checkpoint=PATH_OR_URL, prefix=None)`` entry loads
+            weights strictly through :meth:`filter_checkpoint` (``prefix``: only the keys
+            under it, e.g. ``'backbone.'`` of a whole model, which is also found without it),
+            after the other entries.
     """
 
     def __init__(self, num_stages: int, out_indices: Sequence[int], frozen_stages: int,
@@ -119,19 +124,35 @@ class StagedBackbone(LoadsForeignLayout, BaseModule):
         return self
 
     def init_weights(self):
-        if self.init_cfg is not None and self.init_cfg.get('type') == 'Pretrained':
-            path = self.init_cfg['checkpoint']
-            checkpoint = load_checkpoint(path, map_location='cpu')
-            load_state_dict_checked(self, self.filter_checkpoint(checkpoint), source=path)
-            self._is_init = True
-        else:
+        """mmengine's initialisation, with ``Pretrained`` entries of ``init_cfg`` (a dict or a
+        list) loaded last, strictly, through :meth:`filter_checkpoint`."""
+        configs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
+        pretrained = [c for c in configs if c and c.get('type') == 'Pretrained']
+        others = [c for c in configs if c and c.get('type') != 'Pretrained']
+        original, self.init_cfg = self.init_cfg, others or None
+        try:
             super().init_weights()
+        finally:
+            self.init_cfg = original
+        for cfg in pretrained:
+            path = cfg['checkpoint']
+            checkpoint = load_checkpoint(path, map_location='cpu')
+            if cfg.get('prefix'):
+                state_dict = unwrap_state_dict(checkpoint, prefix=None)
+                if not any(k.startswith(cfg['prefix']) for k in state_dict):
+                    raise ValueError(f'{path}: no key starts with the init_cfg prefix '
+                                     f'{cfg["prefix"]!r} (first keys: {list(state_dict)[:3]})')
+                checkpoint = unwrap_state_dict(state_dict, prefix=cfg['prefix'])
+            load_state_dict_checked(self, self.filter_checkpoint(checkpoint), source=path)
 
     @torch.no_grad()
     def switch_to_deploy(self):
         """The inference fast path: every BatchNorm folded into the conv before it, weights and
         activations channels-last (the layout oneDNN's CPU convolutions prefer; measured in
-        the README's Speed section). Outputs stay in the usual layout."""
+        the README's Speed section). Outputs stay in the usual layout. A second call changes
+        nothing."""
+        if self.deployed:
+            return self
         self.eval()
         fuse_conv_bn(self)
         self.to(memory_format=torch.channels_last)

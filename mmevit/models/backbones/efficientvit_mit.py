@@ -8,8 +8,7 @@ mit-han-lab/efficientvit. Module and parameter names follow timm's ``efficientvi
 ``backbone.stages.{0..4}.op_list...`` for L) are renamed by
 :func:`mmevit.models.converters.convert_official_mit_keys`.
 """
-from functools import partial
-from typing import Callable, Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -17,127 +16,12 @@ import torch.nn.functional as F
 
 from mmevit.models.backbones.base import StagedBackbone, forward_blocks
 from mmevit.models.converters import filter_mit_checkpoint, is_official_mit_layout
+from mmevit.models.layers import (BN, HSWISH, ConvBlock, ConvNormAct, DSConv, FusedMBConv,
+                                  MBConv, ResidualBlock)
 from mmevit.registry import register_model
 
-
-class ConvNormAct(nn.Module):
-    """Conv2d ('same' padding), optional BatchNorm, optional activation.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        kernel_size (int): Odd square kernel size.
-        stride (int): Convolution stride.
-        groups (int): Convolution groups.
-        bias (bool): Conv bias (used where no BatchNorm follows).
-        norm (bool): Follow the conv with BatchNorm2d.
-        act (callable, optional): Activation factory (a class or a partial), or None.
-        norm_eps (float): BatchNorm eps.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
-                 stride: int = 1, groups: int = 1, bias: bool = False, norm: bool = True,
-                 act: Optional[Callable] = None, norm_eps: float = 1e-5):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
-                              groups=groups, bias=bias)
-        self.norm = nn.BatchNorm2d(out_channels, eps=norm_eps) if norm else nn.Identity()
-        self.act = act() if act is not None else nn.Identity()
-
-    def forward(self, x):
-        return self.act(self.norm(self.conv(x)))
-
-
-class DSConv(nn.Module):
-    """Depthwise 3x3 (BN, act) then pointwise 1x1 (BN)."""
-
-    def __init__(self, in_channels: int, out_channels: int, act: Callable,
-                 norm_eps: float = 1e-5):
-        super().__init__()
-        self.depth_conv = ConvNormAct(in_channels, in_channels, 3, groups=in_channels, act=act,
-                                      norm_eps=norm_eps)
-        self.point_conv = ConvNormAct(in_channels, out_channels, 1, norm_eps=norm_eps)
-
-    def forward(self, x):
-        return self.point_conv(self.depth_conv(x))
-
-
-class MBConv(nn.Module):
-    """Inverted bottleneck: 1x1 expand (act), 3x3 depthwise (act), 1x1 project.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        stride (int): Depthwise stride.
-        expand_ratio (float): Hidden width over ``in_channels``.
-        act (callable): Activation factory.
-        fewer_norm (bool): BatchNorm only after the projection, with biases on the first two
-            convs instead (the transformer stages).
-        norm_eps (float): BatchNorm eps.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
-                 expand_ratio: float = 4, act: Callable = nn.Hardswish, fewer_norm: bool = False,
-                 norm_eps: float = 1e-5):
-        super().__init__()
-        mid = round(in_channels * expand_ratio)
-        self.inverted_conv = ConvNormAct(in_channels, mid, 1, bias=fewer_norm, norm=not fewer_norm,
-                                         act=act, norm_eps=norm_eps)
-        self.depth_conv = ConvNormAct(mid, mid, 3, stride, groups=mid, bias=fewer_norm,
-                                      norm=not fewer_norm, act=act, norm_eps=norm_eps)
-        self.point_conv = ConvNormAct(mid, out_channels, 1, norm_eps=norm_eps)
-
-    def forward(self, x):
-        return self.point_conv(self.depth_conv(self.inverted_conv(x)))
-
-
-class FusedMBConv(nn.Module):
-    """Fused inverted bottleneck: 3x3 expand (act), 1x1 project; the L-series' early stages.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        stride (int): Stride of the 3x3 conv.
-        expand_ratio (float): Hidden width over ``in_channels``.
-        act (callable): Activation factory.
-        norm_eps (float): BatchNorm eps.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1,
-                 expand_ratio: float = 4, act: Callable = nn.Hardswish,
-                 norm_eps: float = 1e-5):
-        super().__init__()
-        mid = round(in_channels * expand_ratio)
-        self.spatial_conv = ConvNormAct(in_channels, mid, 3, stride, act=act, norm_eps=norm_eps)
-        self.point_conv = ConvNormAct(mid, out_channels, 1, norm_eps=norm_eps)
-
-    def forward(self, x):
-        return self.point_conv(self.spatial_conv(x))
-
-
-class ConvBlock(nn.Module):
-    """3x3 conv (act), 3x3 conv: the L-series stem's residual block (MIT's ``ResBlock``)."""
-
-    def __init__(self, in_channels: int, out_channels: int, act: Callable,
-                 norm_eps: float = 1e-5):
-        super().__init__()
-        self.conv1 = ConvNormAct(in_channels, in_channels, 3, act=act, norm_eps=norm_eps)
-        self.conv2 = ConvNormAct(in_channels, out_channels, 3, norm_eps=norm_eps)
-
-    def forward(self, x):
-        return self.conv2(self.conv1(x))
-
-
-class ResidualBlock(nn.Module):
-    """``main(x) + x``, or ``main(x)`` alone when ``shortcut`` is False (downsampling)."""
-
-    def __init__(self, main: nn.Module, shortcut: bool = True):
-        super().__init__()
-        self.main = main
-        self.shortcut = shortcut
-
-    def forward(self, x):
-        return self.main(x) + x if self.shortcut else self.main(x)
+#: GELU with the tanh approximation, the L-series' activation (MIT's ``'gelu'``).
+GELU_TANH = dict(type='GELU', approximate='tanh')
 
 
 class LiteMLA(nn.Module):
@@ -155,17 +39,17 @@ class LiteMLA(nn.Module):
         head_dim (int): Channels per head.
         scales (Sequence[int]): Kernel sizes of the extra aggregation scales.
         eps (float): Normaliser epsilon.
-        norm_eps (float): BatchNorm eps of the projection.
+        norm_cfg (dict): Norm layer of the projection. Defaults to BN.
     """
 
     def __init__(self, in_channels: int, out_channels: int, head_dim: int = 32,
-                 scales: Sequence[int] = (5,), eps: float = 1e-15, norm_eps: float = 1e-5):
+                 scales: Sequence[int] = (5,), eps: float = 1e-15, norm_cfg: dict = BN):
         super().__init__()
         heads = in_channels // head_dim
         total_dim = heads * head_dim
         self.head_dim = head_dim
         self.eps = eps
-        self.qkv = ConvNormAct(in_channels, 3 * total_dim, 1, norm=False)
+        self.qkv = ConvNormAct(in_channels, 3 * total_dim, 1, norm_cfg=None)
         self.aggreg = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(3 * total_dim, 3 * total_dim, scale, padding=scale // 2,
@@ -173,7 +57,8 @@ class LiteMLA(nn.Module):
                 nn.Conv2d(3 * total_dim, 3 * total_dim, 1, groups=3 * heads, bias=False))
             for scale in scales)
         self.kernel_func = nn.ReLU()
-        self.proj = ConvNormAct(total_dim * (1 + len(scales)), out_channels, 1, norm_eps=norm_eps)
+        self.proj = ConvNormAct(total_dim * (1 + len(scales)), out_channels, 1,
+                                norm_cfg=norm_cfg)
 
     def _split_heads(self, qkv):
         B, _, H, W = qkv.shape
@@ -213,16 +98,24 @@ class LiteMLA(nn.Module):
 
 class LiteMLABlock(nn.Module):
     """Residual LiteMLA (global context) then residual MBConv (local detail): the attention
-    block of both series (MIT's and timm's ``EfficientViTBlock``)."""
+    block of both series (MIT's and timm's ``EfficientViTBlock``).
 
-    def __init__(self, channels: int, head_dim: int, expand_ratio: float, act: Callable,
-                 norm_eps: float = 1e-5):
+    Args:
+        channels (int): Input and output channels.
+        head_dim (int): Attention channels per head.
+        expand_ratio (float): MBConv expansion.
+        norm_cfg (dict): Norm layers.
+        act_cfg (dict): MBConv activation (the attention's kernel is ReLU).
+    """
+
+    def __init__(self, channels: int, head_dim: int, expand_ratio: float, *, norm_cfg: dict,
+                 act_cfg: dict):
         super().__init__()
         self.context_module = ResidualBlock(
-            LiteMLA(channels, channels, head_dim, norm_eps=norm_eps))
+            LiteMLA(channels, channels, head_dim, norm_cfg=norm_cfg))
         self.local_module = ResidualBlock(
-            MBConv(channels, channels, expand_ratio=expand_ratio, act=act, fewer_norm=True,
-                   norm_eps=norm_eps))
+            MBConv(channels, channels, expand_ratio=expand_ratio, fewer_norm=True,
+                   norm_cfg=norm_cfg, act_cfg=act_cfg))
 
     def forward(self, x):
         return self.local_module(self.context_module(x))
@@ -231,41 +124,61 @@ class LiteMLABlock(nn.Module):
 class Stem(nn.Sequential):
     """3x3 stride-2 conv, then ``depth`` residual blocks: DSConvs (B) or ConvBlocks (L)."""
 
-    def __init__(self, in_channels: int, out_channels: int, depth: int, act: Callable,
-                 block: type = DSConv, norm_eps: float = 1e-5):
+    def __init__(self, in_channels: int, out_channels: int, depth: int, block: type, *,
+                 norm_cfg: dict, act_cfg: dict):
         super().__init__()
-        self.add_module('in_conv', ConvNormAct(in_channels, out_channels, 3, 2, act=act,
-                                               norm_eps=norm_eps))
+        self.add_module('in_conv', ConvNormAct(in_channels, out_channels, 3, 2,
+                                               norm_cfg=norm_cfg, act_cfg=act_cfg))
         for i in range(depth):
             self.add_module(f'res{i}', ResidualBlock(
-                block(out_channels, out_channels, act, norm_eps=norm_eps)))
+                block(out_channels, out_channels, norm_cfg=norm_cfg, act_cfg=act_cfg)))
 
 
-class EfficientViTBStage(nn.Module):
-    """A stride-2 MBConv, then MBConvs (convolutional stage) or attention blocks.
+class MITStage(nn.Module):
+    """A stride-2 block, then ``num_blocks`` residual blocks of the stage's kind.
+
+    Kinds: ``'mbconv'`` (MBConvs), ``'fmbconv'`` (FusedMBConvs), ``'attention'``
+    (:class:`LiteMLABlock` s after an MBConv). The downsampling block is of the same kind
+    (an MBConv for ``'attention'``).
 
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
-        depth (int): Blocks after the downsampling one (convolutional stages count it).
-        vit_stage (bool): Use :class:`LiteMLABlock` (stages 3-4).
+        num_blocks (int): Residual blocks after the downsampling one.
+        kind (str): ``'mbconv'``, ``'fmbconv'`` or ``'attention'``.
+        down_expand (float): Expansion of the downsampling block.
+        expand_ratio (float): Expansion of the other blocks (of the MBConvs in attention).
+        fewer_norm (bool): MBConvs with a norm after the projection only.
         head_dim (int): Attention channels per head.
-        expand_ratio (float): MBConv expansion.
-        act (callable): Activation factory.
-        with_cp (bool): Checkpoint each block in training.
+        norm_cfg (dict): Norm layers.
+        act_cfg (dict): Activation.
+        with_cp (bool): Checkpoint each block in training. Defaults to False.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, depth: int, vit_stage: bool,
-                 head_dim: int, expand_ratio: float, act: Callable, with_cp: bool = False):
+    kinds = ('mbconv', 'fmbconv', 'attention')
+
+    def __init__(self, in_channels: int, out_channels: int, num_blocks: int, kind: str, *,
+                 down_expand: float, expand_ratio: float, fewer_norm: bool, head_dim: int,
+                 norm_cfg: dict, act_cfg: dict, with_cp: bool = False):
         super().__init__()
-        blocks = [ResidualBlock(MBConv(in_channels, out_channels, 2, expand_ratio, act,
-                                       fewer_norm=vit_stage), shortcut=False)]
-        if vit_stage:
-            blocks += [LiteMLABlock(out_channels, head_dim, expand_ratio, act)
-                       for _ in range(depth)]
+        if kind not in self.kinds:
+            raise ValueError(f'kind must be one of {self.kinds}, got {kind!r}')
+        layers = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        if kind == 'fmbconv':
+            def block(c_in, stride, expand):
+                return FusedMBConv(c_in, out_channels, stride=stride, expand_ratio=expand,
+                                   **layers)
         else:
-            blocks += [ResidualBlock(MBConv(out_channels, out_channels, 1, expand_ratio, act))
-                       for _ in range(depth - 1)]
+            def block(c_in, stride, expand):
+                return MBConv(c_in, out_channels, stride=stride, expand_ratio=expand,
+                              fewer_norm=fewer_norm, **layers)
+        blocks = [ResidualBlock(block(in_channels, 2, down_expand), shortcut=False)]
+        if kind == 'attention':
+            blocks += [LiteMLABlock(out_channels, head_dim, expand_ratio, **layers)
+                       for _ in range(num_blocks)]
+        else:
+            blocks += [ResidualBlock(block(out_channels, 1, expand_ratio))
+                       for _ in range(num_blocks)]
         self.blocks = nn.Sequential(*blocks)
         self.with_cp = with_cp
 
@@ -274,26 +187,32 @@ class EfficientViTBStage(nn.Module):
 
 
 class MITBackbone(StagedBackbone):
-    """What the B- and L-series share: a stem and 4 stages whose last ones attend, custom
-    arch dicts of ``widths`` and ``depths`` (stem + 4 stages) and ``head_dim``, and the
-    authors' checkpoints (:func:`mmevit.models.converters.filter_mit_checkpoint`).
+    """What the B- and L-series share: a stem and 4 :class:`MITStage` s whose last ones
+    attend, custom arch dicts of ``widths`` and ``depths`` (stem + 4 stages) and
+    ``head_dim``, norm and activation configs, and the authors' checkpoints
+    (:func:`mmevit.models.converters.filter_mit_checkpoint`).
 
-    Subclasses build ``stem`` and ``stages`` from ``widths``, ``depths`` and ``head_dim``,
-    then call ``_freeze_stages()``.
+    Subclasses set ``stem_block`` and :meth:`stage_layout`.
 
     Args:
         arch (str | dict): A key of ``arch_settings`` or a custom arch dict.
+        in_channels (int): Input image channels.
         out_indices (Sequence[int]): Stages whose outputs are returned.
         frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
             -1 freezes nothing.
-        norm_eval (bool): Keep BatchNorm layers in eval mode while training.
+        norm_eval (bool): Keep norm layers in eval mode while training.
+        with_cp (bool): Gradient checkpointing of each block.
+        norm_cfg (dict): Norm layers (``dict(type='SyncBN')`` for synchronised statistics).
+        act_cfg (dict): Activation of every conv block (not the attention's ReLU kernel).
         init_cfg (dict, optional): mmengine's initialisation config.
     """
 
     attention_stages = 2  # how many of the last stages are made of attention blocks
+    stem_block: type = DSConv
 
-    def __init__(self, arch: Union[str, dict], out_indices: Sequence[int], frozen_stages: int,
-                 norm_eval: bool, init_cfg: Optional[dict]):
+    def __init__(self, arch: Union[str, dict], in_channels: int, out_indices: Sequence[int],
+                 frozen_stages: int, norm_eval: bool, with_cp: bool, norm_cfg: dict,
+                 act_cfg: dict, init_cfg: Optional[dict]):
         settings = self._resolve_arch(arch)
         super().__init__(4, out_indices, frozen_stages, norm_eval, init_cfg)
         self.widths = tuple(settings['widths'])
@@ -301,6 +220,19 @@ class MITBackbone(StagedBackbone):
         self.head_dim = settings['head_dim']
         self.feature_info = [dict(num_chs=self.widths[i + 1], reduction=4 * 2 ** i,
                                   module=f'stages.{i}') for i in range(4)]
+        layers = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.stem = Stem(in_channels, self.widths[0], self.depths[0], self.stem_block,
+                         **layers)
+        self.stages = nn.ModuleList(
+            MITStage(self.widths[i], self.widths[i + 1], num_blocks, head_dim=self.head_dim,
+                     with_cp=with_cp, **stage, **layers)
+            for i, (num_blocks, stage) in enumerate(self.stage_layout()))
+
+    def stage_layout(self) -> List[Tuple[int, dict]]:
+        """Per stage: the residual blocks after the downsampling one, and the other
+        :class:`MITStage` arguments (``kind``, ``down_expand``, ``expand_ratio``,
+        ``fewer_norm``)."""
+        raise NotImplementedError
 
     @classmethod
     def _check_custom_arch(cls, arch: dict) -> None:
@@ -327,19 +259,24 @@ class MITBackbone(StagedBackbone):
 
 @register_model
 class EfficientViTB(MITBackbone):
-    """EfficientViT-B backbone (strides 4, 8, 16, 32).
+    """EfficientViT-B backbone (strides 4, 8, 16, 32): a stem of DSConvs, two MBConv stages
+    and two attention stages, Hardswish.
 
     Args:
         arch (str | dict): ``'b0'`` .. ``'b3'``, or a dict with ``widths`` (stem + 4 stages),
-            ``depths`` (stem + 4 stages) and ``head_dim``. Defaults to ``'b1'``.
+            ``depths`` (stem + 4 stages, MIT's convention: a convolutional stage's depth
+            counts its downsampling block, an attention stage's does not) and ``head_dim``.
+            Defaults to ``'b1'``.
         in_channels (int): Input image channels. Defaults to 3.
         expand_ratio (float): MBConv expansion. Defaults to 4.
         out_indices (Sequence[int]): Stages whose outputs are returned. Defaults to
             (0, 1, 2, 3).
         frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
             -1 freezes nothing. Defaults to -1.
-        norm_eval (bool): Keep BatchNorm layers in eval mode while training. Defaults to False.
+        norm_eval (bool): Keep norm layers in eval mode while training. Defaults to False.
         with_cp (bool): Gradient checkpointing of each block. Defaults to False.
+        norm_cfg (dict): Norm layers. Defaults to ``dict(type='BN')`` (the authors').
+        act_cfg (dict): Activation. Defaults to ``dict(type='HSwish')`` (the authors').
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
             authors' classification or segmentation checkpoints, timm's ``efficientvit_b*``,
             detector/segmentor checkpoints and mmevit's own (see
@@ -366,64 +303,19 @@ class EfficientViTB(MITBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 norm_cfg: dict = BN,
+                 act_cfg: dict = HSWISH,
                  init_cfg: Optional[dict] = None):
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
-        widths, depths = self.widths, self.depths
-        act = nn.Hardswish
-        self.stem = Stem(in_channels, widths[0], depths[0], act)
-        self.stages = nn.ModuleList(
-            EfficientViTBStage(widths[i], widths[i + 1], depths[i + 1], vit_stage=i >= 2,
-                               head_dim=self.head_dim, expand_ratio=expand_ratio, act=act,
-                               with_cp=with_cp)
-            for i in range(4))
-        self._freeze_stages()
+        self.expand_ratio = expand_ratio
+        super().__init__(arch, in_channels, out_indices, frozen_stages, norm_eval, with_cp,
+                         norm_cfg, act_cfg, init_cfg)
 
-
-#: GELU with the tanh approximation, the L-series' activation (MIT's ``'gelu'``).
-GELUTanh = partial(nn.GELU, approximate='tanh')
-
-
-class EfficientViTLStage(nn.Module):
-    """An L-series stage: a stride-2 block, then ``depth`` residual blocks of its kind.
-
-    ``'fused'`` (stages 1-2): FusedMBConvs, the downsampling one expanded 16x, the others 4x.
-    ``'mbconv'`` (stage 3): MBConvs with BatchNorm only after the projection, 16x then 4x.
-    ``'attention'`` (stage 4): an MBConv expanded 24x, then :class:`LiteMLABlock` s whose
-    MBConvs expand 6x.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        depth (int): Blocks after the downsampling one.
-        kind (str): ``'fused'``, ``'mbconv'`` or ``'attention'``.
-        head_dim (int): Attention channels per head.
-        act (callable): Activation factory.
-        norm_eps (float): BatchNorm eps.
-        with_cp (bool): Checkpoint each block in training.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, depth: int, kind: str,
-                 head_dim: int, act: Callable, norm_eps: float, with_cp: bool = False):
-        super().__init__()
-        if kind == 'fused':
-            down = FusedMBConv(in_channels, out_channels, 2, 16, act, norm_eps)
-            blocks = [ResidualBlock(FusedMBConv(out_channels, out_channels, 1, 4, act, norm_eps))
-                      for _ in range(depth)]
-        elif kind == 'mbconv':
-            down = MBConv(in_channels, out_channels, 2, 16, act, True, norm_eps)
-            blocks = [ResidualBlock(MBConv(out_channels, out_channels, 1, 4, act, True, norm_eps))
-                      for _ in range(depth)]
-        elif kind == 'attention':
-            down = MBConv(in_channels, out_channels, 2, 24, act, True, norm_eps)
-            blocks = [LiteMLABlock(out_channels, head_dim, 6, act, norm_eps)
-                      for _ in range(depth)]
-        else:
-            raise ValueError(f"kind must be 'fused', 'mbconv' or 'attention', got {kind!r}")
-        self.blocks = nn.Sequential(ResidualBlock(down, shortcut=False), *blocks)
-        self.with_cp = with_cp
-
-    def forward(self, x):
-        return forward_blocks(self.blocks, x, self.with_cp)
+    def stage_layout(self) -> List[Tuple[int, dict]]:
+        expand = dict(down_expand=self.expand_ratio, expand_ratio=self.expand_ratio)
+        conv = dict(kind='mbconv', fewer_norm=False, **expand)
+        attention = dict(kind='attention', fewer_norm=True, **expand)
+        return ([(depth - 1, conv) for depth in self.depths[1:3]]
+                + [(depth, attention) for depth in self.depths[3:]])
 
 
 @register_model
@@ -431,26 +323,30 @@ class EfficientViTL(MITBackbone):
     """EfficientViT-L backbone (strides 4, 8, 16, 32), as the authors build it
     (``EfficientViTLargeBackbone``, mit-han-lab/efficientvit de7d773):
 
-    - activation: GELU with the tanh approximation (:data:`GELUTanh`) everywhere but in the
+    - activation: GELU with the tanh approximation (:data:`GELU_TANH`) everywhere but in the
       linear attention, whose kernel is ReLU;
     - BatchNorm eps 1e-7, as the authors' model zoo sets it on every L model
       (``set_norm_eps(model, 1e-7)``);
-    - stem: a 3x3 stride-2 conv and residual :class:`ConvBlock` s (stride 2);
+    - stem: a 3x3 stride-2 conv and residual :class:`~mmevit.models.layers.ConvBlock` s;
     - stages 1-2: FusedMBConvs; stage 3: MBConvs with fewer norms; stage 4: LiteMLA blocks
       (head dim 32, one extra scale of 5x5, quadratic form on maps of at most 32 pixels), the
-      only attention.
+      only attention; the downsampling blocks expand 16x (24x in stage 4), the others 4x
+      (6x).
 
     Args:
         arch (str | dict): ``'l1'`` or ``'l2'``, or a dict with ``widths`` (stem + 4 stages),
-            ``depths`` (stem + 4 stages) and ``head_dim``. Defaults to ``'l1'``.
+            ``depths`` (stem + 4 stages: blocks after the downsampling one) and ``head_dim``.
+            Defaults to ``'l1'``.
         in_channels (int): Input image channels. Defaults to 3.
         out_indices (Sequence[int]): Stages whose outputs are returned. Defaults to
             (0, 1, 2, 3).
         frozen_stages (int): Freeze the stem (0) and the stages up to this one (1-based);
             -1 freezes nothing. Defaults to -1.
-        norm_eval (bool): Keep BatchNorm layers in eval mode while training. Defaults to False.
+        norm_eval (bool): Keep norm layers in eval mode while training. Defaults to False.
         with_cp (bool): Gradient checkpointing of each block. Defaults to False.
-        norm_eps (float): BatchNorm eps. Defaults to 1e-7.
+        norm_cfg (dict): Norm layers. Defaults to ``dict(type='BN', eps=1e-7)`` (the
+            authors').
+        act_cfg (dict): Activation. Defaults to :data:`GELU_TANH` (the authors').
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
             authors' classification or segmentation checkpoints, timm's ``efficientvit_l*``,
             detector/segmentor checkpoints and mmevit's own (see
@@ -467,7 +363,13 @@ class EfficientViTL(MITBackbone):
         'l2': dict(widths=(32, 64, 128, 256, 512), depths=(1, 2, 2, 8, 8), head_dim=32),
     }
     attention_stages = 1
-    stage_kinds = ('fused', 'fused', 'mbconv', 'attention')
+    stem_block = ConvBlock
+    stage_settings = (
+        dict(kind='fmbconv', down_expand=16, expand_ratio=4, fewer_norm=False),
+        dict(kind='fmbconv', down_expand=16, expand_ratio=4, fewer_norm=False),
+        dict(kind='mbconv', down_expand=16, expand_ratio=4, fewer_norm=True),
+        dict(kind='attention', down_expand=24, expand_ratio=6, fewer_norm=True),
+    )
 
     def __init__(self,
                  arch: Union[str, dict] = 'l1',
@@ -476,13 +378,11 @@ class EfficientViTL(MITBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 norm_eps: float = 1e-7,
+                 norm_cfg: dict = dict(type='BN', eps=1e-7),
+                 act_cfg: dict = GELU_TANH,
                  init_cfg: Optional[dict] = None):
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg)
-        widths, depths = self.widths, self.depths
-        self.stem = Stem(in_channels, widths[0], depths[0], GELUTanh, ConvBlock, norm_eps)
-        self.stages = nn.ModuleList(
-            EfficientViTLStage(widths[i], widths[i + 1], depths[i + 1], kind, self.head_dim,
-                               GELUTanh, norm_eps, with_cp)
-            for i, kind in enumerate(self.stage_kinds))
-        self._freeze_stages()
+        super().__init__(arch, in_channels, out_indices, frozen_stages, norm_eval, with_cp,
+                         norm_cfg, act_cfg, init_cfg)
+
+    def stage_layout(self) -> List[Tuple[int, dict]]:
+        return list(zip(self.depths[1:], self.stage_settings))

@@ -9,6 +9,7 @@ The detection variant differs from the ImageNet classifier in one point only: ev
 attends in fixed 7x7 windows, padding feature maps (also those smaller than a window) at the
 bottom/right to a multiple of the window and cropping back.
 """
+import copy
 import itertools
 import math
 from collections import OrderedDict
@@ -17,14 +18,19 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.cnn import build_activation_layer, build_norm_layer
 
 from mmevit.models.backbones.base import StagedBackbone, forward_blocks
 from mmevit.models.converters import filter_msra_checkpoint, is_official_msra_layout
 from mmevit.registry import register_model
 
+#: The paper's norm and activation: BatchNorm and ReLU only.
+BN = dict(type='BN')
+RELU = dict(type='ReLU')
+
 
 class ConvNorm(nn.Sequential):
-    """A bias-free convolution followed by BatchNorm (the paper's only normalisation).
+    """A bias-free convolution followed by a norm layer (BatchNorm in the paper).
 
     Args:
         in_channels (int): Input channels.
@@ -32,15 +38,18 @@ class ConvNorm(nn.Sequential):
         kernel_size (int): Square kernel size; padding keeps the size at stride 1.
         stride (int): Convolution stride.
         groups (int): Convolution groups (``in_channels`` for a depthwise conv).
-        bn_weight_init (float): Initial BN scale; 0 makes a residual branch start as identity.
+        bn_weight_init (float): Initial norm scale; 0 makes a residual branch start as
+            identity.
+        norm_cfg (dict): The norm layer. Defaults to BN.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1,
-                 stride: int = 1, groups: int = 1, bn_weight_init: float = 1.0):
+                 stride: int = 1, groups: int = 1, bn_weight_init: float = 1.0, *,
+                 norm_cfg: dict = BN):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride,
                               kernel_size // 2, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
+        self.bn = build_norm_layer(norm_cfg, out_channels)[1]
         nn.init.constant_(self.bn.weight, bn_weight_init)
         nn.init.zeros_(self.bn.bias)
 
@@ -56,43 +65,50 @@ class Residual(nn.Module):
         return x + self.m(x)
 
     @torch.no_grad()
-    def merged_conv(self) -> Optional[nn.Conv2d]:
-        """``x + m(x)`` as one conv when ``m`` is a depthwise ConvNorm whose BatchNorm is
+    def fused_conv(self) -> Optional[nn.Conv2d]:
+        """A new conv computing ``x + m(x)`` when ``m`` is a depthwise ConvNorm whose norm is
         already folded: the identity becomes a 1 added to the centre of every kernel (the
-        deploy form saves an addition kernel per residual). None for any other ``m``."""
+        deploy form saves an addition kernel per residual). None for any other ``m``; ``m``
+        itself is left as it is."""
         conv = getattr(self.m, 'conv', None)
         if (not isinstance(self.m, ConvNorm) or not isinstance(self.m.bn, nn.Identity)
                 or conv.groups != conv.in_channels or conv.in_channels != conv.out_channels
                 or conv.stride != (1, 1) or conv.bias is None):
             return None
-        k = conv.kernel_size[0]
-        conv.weight[:, 0, k // 2, k // 2] += 1
-        return conv
+        fused = copy.deepcopy(conv)
+        k = fused.kernel_size[0]
+        fused.weight[:, 0, k // 2, k // 2] += 1
+        return fused
 
 
 class FeedForward(nn.Module):
-    """Pointwise FFN: 1x1 ConvNorm, ReLU, 1x1 ConvNorm.
+    """Pointwise FFN: 1x1 ConvNorm, activation, 1x1 ConvNorm.
 
     Args:
         channels (int): Input and output channels.
         hidden_channels (int): Expanded channels.
+        norm_cfg (dict): Norm layers. Defaults to BN.
+        act_cfg (dict): Activation. Defaults to ReLU.
     """
 
-    def __init__(self, channels: int, hidden_channels: int):
+    def __init__(self, channels: int, hidden_channels: int, *, norm_cfg: dict = BN,
+                 act_cfg: dict = RELU):
         super().__init__()
-        self.pw1 = ConvNorm(channels, hidden_channels)
-        self.act = nn.ReLU()
-        self.pw2 = ConvNorm(hidden_channels, channels, bn_weight_init=0.)
+        self.pw1 = ConvNorm(channels, hidden_channels, norm_cfg=norm_cfg)
+        self.act = build_activation_layer(act_cfg)
+        self.pw2 = ConvNorm(hidden_channels, channels, bn_weight_init=0., norm_cfg=norm_cfg)
 
     def forward(self, x):
         return self.pw2(self.act(self.pw1(x)))
 
 
-def depthwise_and_ffn(channels: int, mlp_ratio: float) -> nn.Sequential:
+def depthwise_and_ffn(channels: int, mlp_ratio: float, norm_cfg: dict,
+                      act_cfg: dict) -> nn.Sequential:
     """Residual 3x3 depthwise conv then residual FFN: the token-interaction half of a block."""
     return nn.Sequential(
-        Residual(ConvNorm(channels, channels, 3, groups=channels)),
-        Residual(FeedForward(channels, int(channels * mlp_ratio))))
+        Residual(ConvNorm(channels, channels, 3, groups=channels, norm_cfg=norm_cfg)),
+        Residual(FeedForward(channels, int(channels * mlp_ratio), norm_cfg=norm_cfg,
+                             act_cfg=act_cfg)))
 
 
 class SqueezeExcite(nn.Module):
@@ -121,16 +137,19 @@ class PatchMerging(nn.Module):
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
+        norm_cfg (dict): Norm layers. Defaults to BN.
+        act_cfg (dict): Activation (not SE's, which is ReLU). Defaults to ReLU.
     """
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, *, norm_cfg: dict = BN,
+                 act_cfg: dict = RELU):
         super().__init__()
         hidden = in_channels * 4
-        self.conv1 = ConvNorm(in_channels, hidden)
-        self.act = nn.ReLU()
-        self.conv2 = ConvNorm(hidden, hidden, 3, stride=2, groups=hidden)
+        self.conv1 = ConvNorm(in_channels, hidden, norm_cfg=norm_cfg)
+        self.act = build_activation_layer(act_cfg)
+        self.conv2 = ConvNorm(hidden, hidden, 3, stride=2, groups=hidden, norm_cfg=norm_cfg)
         self.se = SqueezeExcite(hidden, 0.25)
-        self.conv3 = ConvNorm(hidden, out_channels)
+        self.conv3 = ConvNorm(hidden, out_channels, norm_cfg=norm_cfg)
 
     def forward(self, x):
         return self.conv3(self.se(self.act(self.conv2(self.act(self.conv1(x))))))
@@ -166,46 +185,65 @@ class CascadedGroupAttention(nn.Module):
         num_heads (int): Number of heads (``dim`` must be divisible by it).
         window_size (int): Side of the square window the input always has.
         kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
+        norm_cfg (dict): Norm layers. Defaults to BN.
+        act_cfg (dict): Activation before the projection. Defaults to ReLU.
     """
 
     def __init__(self, dim: int, key_dim: int, num_heads: int, window_size: int,
-                 kernels: Sequence[int]):
+                 kernels: Sequence[int], *, norm_cfg: dict = BN, act_cfg: dict = RELU):
         super().__init__()
         self.num_heads = num_heads
         self.key_dim = key_dim
         self.value_dim = dim // num_heads
         self.scale = key_dim ** -0.5
         self.qkvs = nn.ModuleList(
-            ConvNorm(dim // num_heads, 2 * key_dim + self.value_dim) for _ in range(num_heads))
+            ConvNorm(dim // num_heads, 2 * key_dim + self.value_dim, norm_cfg=norm_cfg)
+            for _ in range(num_heads))
         self.dws = nn.ModuleList(
-            ConvNorm(key_dim, key_dim, kernels[i], groups=key_dim) for i in range(num_heads))
-        self.proj = nn.Sequential(nn.ReLU(), ConvNorm(self.value_dim * num_heads, dim,
-                                                      bn_weight_init=0.))
+            ConvNorm(key_dim, key_dim, kernels[i], groups=key_dim, norm_cfg=norm_cfg)
+            for i in range(num_heads))
+        self.proj = nn.Sequential(build_activation_layer(act_cfg),
+                                  ConvNorm(self.value_dim * num_heads, dim, bn_weight_init=0.,
+                                           norm_cfg=norm_cfg))
         idxs = attention_bias_index(window_size)
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, int(idxs.max()) + 1))
         self.register_buffer('attention_bias_idxs', idxs, persistent=False)
-        self.register_buffer('deployed_bias', None)
-        self.queries_scaled = False  # set by switch_to_deploy
+        self.register_buffer('deployed_bias', None)  # the deploy form's one piece of state
+
+    @property
+    def deployed(self) -> bool:
+        """Whether this is the deploy form (:meth:`switch_to_deploy`)."""
+        return self.deployed_bias is not None
 
     def attention_bias(self) -> torch.Tensor:
-        """The (num_heads, N, N) bias, gathered from the table unless folded for deployment."""
-        if self.deployed_bias is not None:
+        """The (num_heads, N, N) bias, gathered from the table unless already gathered."""
+        if self.deployed:
             return self.deployed_bias
         return self.attention_biases[:, self.attention_bias_idxs]
 
     @torch.no_grad()
     def switch_to_deploy(self):
-        """The inference form, once BatchNorm is folded into the convs: the bias table
-        gathered into a cached (heads, N, N) tensor, and the attention scale folded into the
-        query depthwise convs (one multiplication kernel less per head)."""
-        self.deployed_bias = self.attention_biases[:, self.attention_bias_idxs].detach()
+        """The inference form, once the norms are folded into the convs: the bias table
+        replaced by the gathered (heads, N, N) tensor, and the query convs replaced by copies
+        with the attention scale folded in (one multiplication kernel less per head). A
+        second call changes nothing."""
+        if self.deployed:
+            return self
+        convs = [getattr(dw, 'conv', dw) for dw in self.dws]
+        if any(not isinstance(dw, nn.Conv2d) and not isinstance(dw.bn, nn.Identity)
+               for dw in self.dws) or any(conv.bias is None for conv in convs):
+            raise RuntimeError('fold the norm layers into the convs (mmcv.cnn.fuse_conv_bn) '
+                               'before switch_to_deploy')
+        scaled = []
+        for conv in convs:
+            conv = copy.deepcopy(conv)
+            conv.weight.mul_(self.scale)
+            conv.bias.mul_(self.scale)
+            scaled.append(conv)
+        self.dws = nn.ModuleList(scaled)
+        self.deployed_bias = self.attention_biases[:, self.attention_bias_idxs].clone()
         del self.attention_biases
-        for dw in self.dws:
-            if dw.conv.bias is None:
-                raise RuntimeError('fold BatchNorm into the convs before switch_to_deploy')
-            dw.conv.weight.mul_(self.scale)
-            dw.conv.bias.mul_(self.scale)
-        self.queries_scaled = True
+        return self
 
     def forward(self, x):
         B, _, H, W = x.shape
@@ -220,7 +258,7 @@ class CascadedGroupAttention(nn.Module):
             q = dw(q)
             q, k, v = q.flatten(2), k.flatten(2), v.flatten(2)
             attn = q.transpose(-2, -1) @ k
-            if not self.queries_scaled:
+            if not self.deployed:  # the deploy form's queries carry the scale
                 attn = attn * self.scale
             attn = (attn + bias[i]).softmax(dim=-1)
             feat = (v @ attn.transpose(-2, -1)).view(B, self.value_dim, H, W)
@@ -240,13 +278,16 @@ class LocalWindowAttention(nn.Module):
         num_heads (int): Number of heads.
         window_size (int): Window side.
         kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
+        norm_cfg (dict): Norm layers. Defaults to BN.
+        act_cfg (dict): Activation. Defaults to ReLU.
     """
 
     def __init__(self, dim: int, key_dim: int, num_heads: int, window_size: int,
-                 kernels: Sequence[int]):
+                 kernels: Sequence[int], *, norm_cfg: dict = BN, act_cfg: dict = RELU):
         super().__init__()
         self.window_size = window_size
-        self.attn = CascadedGroupAttention(dim, key_dim, num_heads, window_size, kernels)
+        self.attn = CascadedGroupAttention(dim, key_dim, num_heads, window_size, kernels,
+                                           norm_cfg=norm_cfg, act_cfg=act_cfg)
 
     def forward(self, x):
         B, C, H, W = x.shape
@@ -274,17 +315,24 @@ class EfficientViTBlock(nn.Module):
         window_size (int): Attention window side.
         kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
         mlp_ratio (float): FFN expansion.
+        norm_cfg (dict): Norm layers. Defaults to BN.
+        act_cfg (dict): Activation. Defaults to ReLU.
     """
 
     def __init__(self, dim: int, key_dim: int, num_heads: int, window_size: int,
-                 kernels: Sequence[int], mlp_ratio: float = 2.):
+                 kernels: Sequence[int], mlp_ratio: float = 2., *, norm_cfg: dict = BN,
+                 act_cfg: dict = RELU):
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.dw0 = Residual(ConvNorm(dim, dim, 3, groups=dim, bn_weight_init=0.))
-        self.ffn0 = Residual(FeedForward(dim, hidden))
-        self.mixer = Residual(LocalWindowAttention(dim, key_dim, num_heads, window_size, kernels))
-        self.dw1 = Residual(ConvNorm(dim, dim, 3, groups=dim, bn_weight_init=0.))
-        self.ffn1 = Residual(FeedForward(dim, hidden))
+        layers = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.dw0 = Residual(ConvNorm(dim, dim, 3, groups=dim, bn_weight_init=0.,
+                                     norm_cfg=norm_cfg))
+        self.ffn0 = Residual(FeedForward(dim, hidden, **layers))
+        self.mixer = Residual(LocalWindowAttention(dim, key_dim, num_heads, window_size, kernels,
+                                                   **layers))
+        self.dw1 = Residual(ConvNorm(dim, dim, 3, groups=dim, bn_weight_init=0.,
+                                     norm_cfg=norm_cfg))
+        self.ffn1 = Residual(FeedForward(dim, hidden, **layers))
 
     def forward(self, x):
         return self.ffn1(self.dw1(self.mixer(self.ffn0(self.dw0(x)))))
@@ -304,22 +352,27 @@ class EfficientViTStage(nn.Module):
         kernels (Sequence[int]): Depthwise kernel size on the queries of each head.
         mlp_ratio (float): FFN expansion.
         with_cp (bool): Checkpoint each block in training to save activation memory.
+        norm_cfg (dict): Norm layers. Defaults to BN.
+        act_cfg (dict): Activation. Defaults to ReLU.
     """
 
     def __init__(self, in_channels: int, out_channels: int, downsample: bool, depth: int,
                  key_dim: int, num_heads: int, window_size: int, kernels: Sequence[int],
-                 mlp_ratio: float = 2., with_cp: bool = False):
+                 mlp_ratio: float = 2., with_cp: bool = False, *, norm_cfg: dict = BN,
+                 act_cfg: dict = RELU):
         super().__init__()
+        layers = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
         if downsample:
             self.downsample = nn.Sequential(OrderedDict([
-                ('res1', depthwise_and_ffn(in_channels, mlp_ratio)),
-                ('patchmerge', PatchMerging(in_channels, out_channels)),
-                ('res2', depthwise_and_ffn(out_channels, mlp_ratio)),
+                ('res1', depthwise_and_ffn(in_channels, mlp_ratio, **layers)),
+                ('patchmerge', PatchMerging(in_channels, out_channels, **layers)),
+                ('res2', depthwise_and_ffn(out_channels, mlp_ratio, **layers)),
             ]))
         else:
             self.downsample = nn.Identity()
         self.blocks = nn.Sequential(*[
-            EfficientViTBlock(out_channels, key_dim, num_heads, window_size, kernels, mlp_ratio)
+            EfficientViTBlock(out_channels, key_dim, num_heads, window_size, kernels, mlp_ratio,
+                              **layers)
             for _ in range(depth)])
         self.with_cp = with_cp
 
@@ -329,16 +382,25 @@ class EfficientViTStage(nn.Module):
 
 
 class PatchEmbed(nn.Sequential):
-    """Four 3x3 stride-2 ConvNorms with ReLU between them (stride 16)."""
+    """Four 3x3 stride-2 ConvNorms with activations between them (stride 16).
 
-    def __init__(self, in_channels: int, out_channels: int):
+    Args:
+        in_channels (int): Input channels.
+        out_channels (int): Output channels.
+        norm_cfg (dict): Norm layers. Defaults to BN.
+        act_cfg (dict): Activation. Defaults to ReLU.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, norm_cfg: dict = BN,
+                 act_cfg: dict = RELU):
         super().__init__()
         channels = [in_channels, out_channels // 8, out_channels // 4, out_channels // 2,
                     out_channels]
         for i in range(4):
             if i:
-                self.add_module(f'relu{i}', nn.ReLU())
-            self.add_module(f'conv{i + 1}', ConvNorm(channels[i], channels[i + 1], 3, stride=2))
+                self.add_module(f'relu{i}', build_activation_layer(act_cfg))
+            self.add_module(f'conv{i + 1}', ConvNorm(channels[i], channels[i + 1], 3, stride=2,
+                                                     norm_cfg=norm_cfg))
 
 
 @register_model(aliases=('EfficientViT', ))
@@ -360,9 +422,13 @@ class EfficientViTM(StagedBackbone):
         out_indices (Sequence[int]): Stages whose outputs are returned. Defaults to (0, 1, 2).
         frozen_stages (int): Freeze the patch embedding (0) and the stages up to this one
             (1-based); -1 freezes nothing. Defaults to -1.
-        norm_eval (bool): Keep BatchNorm layers in eval mode (running statistics frozen) while
+        norm_eval (bool): Keep norm layers in eval mode (running statistics frozen) while
             training. Defaults to False.
         with_cp (bool): Gradient checkpointing of each block. Defaults to False.
+        norm_cfg (dict): Norm layers (``dict(type='SyncBN')`` for synchronised statistics).
+            Defaults to ``dict(type='BN')`` (the paper's).
+        act_cfg (dict): Activation of every block (not the squeeze-excitation's ReLU).
+            Defaults to ``dict(type='ReLU')`` (the paper's).
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=PATH)`` loads the
             authors' ImageNet checkpoints, timm's ``efficientvit_m*``, detector/segmentor
             checkpoints and mmevit's own (see
@@ -400,6 +466,8 @@ class EfficientViTM(StagedBackbone):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 norm_cfg: dict = BN,
+                 act_cfg: dict = RELU,
                  init_cfg: Optional[dict] = None):
         settings = self._resolve_arch(arch)
         embed_dims, depths = settings['embed_dims'], settings['depths']
@@ -413,17 +481,17 @@ class EfficientViTM(StagedBackbone):
                              f'got {window_size}')
         self.embed_dims = tuple(embed_dims)
 
-        self.patch_embed = PatchEmbed(in_channels, embed_dims[0])
+        layers = dict(norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.patch_embed = PatchEmbed(in_channels, embed_dims[0], **layers)
         self.stages = nn.ModuleList()
         self.feature_info = []
         for i in range(num_stages):
             self.stages.append(EfficientViTStage(
                 embed_dims[max(i - 1, 0)], embed_dims[i], downsample=i > 0, depth=depths[i],
                 key_dim=key_dim, num_heads=num_heads[i], window_size=window_size[i],
-                kernels=kernels, mlp_ratio=mlp_ratio, with_cp=with_cp))
+                kernels=kernels, mlp_ratio=mlp_ratio, with_cp=with_cp, **layers))
             self.feature_info.append(
                 dict(num_chs=embed_dims[i], reduction=16 * 2 ** i, module=f'stages.{i}'))
-        self._freeze_stages()
 
     @classmethod
     def _check_custom_arch(cls, arch: dict) -> None:
@@ -467,25 +535,27 @@ class EfficientViTM(StagedBackbone):
         """The inference fast path of :class:`StagedBackbone`, plus: attention biases
         gathered once and the attention scale folded into the queries
         (:meth:`CascadedGroupAttention.switch_to_deploy`), and every residual depthwise conv
-        merged with its identity (:meth:`Residual.merged_conv`). Fewer kernels per block,
-        the same outputs up to float rounding.
+        replaced by one conv that adds the identity too (:meth:`Residual.fused_conv`). Fewer
+        kernels per block, the same outputs up to float rounding. A second call changes
+        nothing.
 
         The attention's own convs stay in the usual layout: its windows come out of the
         partition that way, and channels-last weights would copy every window tensor
         (24 copy kernels fewer in M4, at equal CPU speed).
         """
+        if self.deployed:
+            return self
         super().switch_to_deploy()
         for m in self.modules():
             if isinstance(m, CascadedGroupAttention):
                 m.switch_to_deploy()
                 m.to(memory_format=torch.contiguous_format)
         for name, m in list(self.named_modules()):
-            conv = m.merged_conv() if isinstance(m, Residual) else None
+            conv = m.fused_conv() if isinstance(m, Residual) else None
             if conv is not None:
                 parent, _, child = name.rpartition('.')
                 setattr(self.get_submodule(parent), child, conv)
         return self
-
 
 
 EfficientViT = EfficientViTM  # the name of the M-series before the B-series arrived

@@ -1,15 +1,12 @@
 """The light segmentation head of EfficientViT-B and -L (Cai et al., ICCV 2023)."""
-from functools import partial
 from typing import List, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import build_activation_layer
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 
-from mmevit.models.backbones.efficientvit_mit import (ConvNormAct, FusedMBConv, MBConv,
-                                                      ResidualBlock)
+from mmevit.models.layers import BN, HSWISH, ConvNormAct, FusedMBConv, MBConv, ResidualBlock
 from mmevit.registry import register_model
 
 
@@ -20,9 +17,10 @@ class EfficientViTSegHead(BaseDecodeHead):
 
     The authors feed stage 4, 3 and 2 (strides 32, 16, 8) and predict at stride 8; list them
     coarse to fine (``in_index=[3, 2, 1]``) as they do, which also fixes the order of the sum.
-    B-series heads: MBConvs and Hardswish (the defaults); L-series heads: FusedMBConvs
-    (``middle_op='fmbconv'``), GELU with the tanh approximation
-    (``act_cfg=dict(type='GELU', approximate='tanh')``) and ``norm_eps=1e-7``.
+    B-series heads: MBConvs, Hardswish and BatchNorm (the defaults); L-series heads:
+    FusedMBConvs (``middle_op='fmbconv'``), GELU with the tanh approximation
+    (``act_cfg=dict(type='GELU', approximate='tanh')``) and BatchNorm eps 1e-7
+    (``norm_cfg=dict(type='BN', eps=1e-7)``).
 
     Args:
         in_channels (list[int]): Channels of the selected backbone outputs.
@@ -33,7 +31,6 @@ class EfficientViTSegHead(BaseDecodeHead):
         final_expand (int, optional): Widen by this factor before the classifier.
         middle_op (str): The residual blocks: ``'mbconv'`` (1x1, 3x3 depthwise, 1x1) or
             ``'fmbconv'`` (3x3, 1x1). Defaults to ``'mbconv'``.
-        norm_eps (float): BatchNorm eps. Defaults to 1e-5.
         test_resize (str, optional): How logits reach the label size in testing: resized
             once with this mode (``'bicubic'``, as the authors' evaluation does) from stride 8
             straight to the original image size; None keeps mmseg's two bilinear resizes
@@ -41,30 +38,31 @@ class EfficientViTSegHead(BaseDecodeHead):
             in original size or are padded take mmseg's way. Defaults to ``'bicubic'``.
         **kwargs: :class:`mmseg.models.decode_heads.decode_head.BaseDecodeHead` arguments
             (``num_classes``, ``in_index``, ``dropout_ratio``, ``align_corners``, losses...;
-            ``act_cfg`` is the activation, here ``dict(type='HSwish')`` by default).
+            ``norm_cfg``, here ``dict(type='BN')`` by default, and ``act_cfg``, here
+            ``dict(type='HSwish')``, are the norm and activation of every block).
             ``input_transform`` is always ``'multiple_select'``.
     """
 
     def __init__(self, in_channels: List[int], channels: int, depth: int = 3,
                  expand_ratio: float = 4, final_expand: Optional[int] = None,
-                 middle_op: str = 'mbconv', norm_eps: float = 1e-5,
-                 test_resize: Optional[str] = 'bicubic', **kwargs):
+                 middle_op: str = 'mbconv', test_resize: Optional[str] = 'bicubic', **kwargs):
         if middle_op not in ('mbconv', 'fmbconv'):
             raise ValueError(f"middle_op must be 'mbconv' or 'fmbconv', got {middle_op!r}")
         kwargs['input_transform'] = 'multiple_select'
-        kwargs.setdefault('act_cfg', dict(type='HSwish'))
+        kwargs.setdefault('norm_cfg', BN)
+        kwargs.setdefault('act_cfg', HSWISH)
         head_width = channels
         super().__init__(in_channels, head_width * (final_expand or 1), **kwargs)
         self.test_resize = test_resize
-        act = partial(build_activation_layer, self.act_cfg)
+        layers = dict(norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         self.lateral_convs = nn.ModuleList(
-            ConvNormAct(c, head_width, 1, norm_eps=norm_eps) for c in self.in_channels)
-        block = (partial(MBConv, fewer_norm=False) if middle_op == 'mbconv' else FusedMBConv)
+            ConvNormAct(c, head_width, 1, norm_cfg=self.norm_cfg) for c in self.in_channels)
+        block = MBConv if middle_op == 'mbconv' else FusedMBConv
         self.middle = nn.Sequential(*[
-            ResidualBlock(block(head_width, head_width, 1, expand_ratio, act, norm_eps=norm_eps))
+            ResidualBlock(block(head_width, head_width, expand_ratio=expand_ratio, **layers))
             for _ in range(depth)])
-        self.final_expand = (ConvNormAct(head_width, self.channels, 1, act=act,
-                                         norm_eps=norm_eps) if final_expand else None)
+        self.final_expand = (ConvNormAct(head_width, self.channels, 1, **layers)
+                             if final_expand else None)
 
     def forward(self, inputs):
         feats = self._transform_inputs(inputs)

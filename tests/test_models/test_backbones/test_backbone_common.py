@@ -70,3 +70,45 @@ def test_with_cp_training_matches_and_backpropagates(arch, official_checkpoint):
     for (name, p), q in zip(plain.named_parameters(), ckpt.parameters()):
         assert q.grad is not None, f'no gradient reached {name} under with_cp'
         assert torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-6), name
+
+
+def test_init_cfg_as_mmengine_takes_it(official_checkpoint, tmp_path):
+    # a list (Pretrained last, whatever its place), and Pretrained with a prefix
+    path = official_checkpoint('efficientvit_m0')
+    expected = build_backbone('m0', init_cfg=dict(type='Pretrained', checkpoint=path))
+    expected.init_weights()
+    listed = build_backbone('m0', init_cfg=[
+        dict(type='Pretrained', checkpoint=path),
+        dict(type='Constant', layer='Conv2d', val=0.5)])  # then overwritten by the weights
+    listed.init_weights()
+    detector = str(tmp_path / 'detector.pth')
+    torch.save({'state_dict': {**{f'backbone.{k}': v for k, v in
+                                  expected.state_dict().items()},
+                               'neck.conv.weight': torch.zeros(1)}}, detector)
+    prefixed = build_backbone('m0', init_cfg=dict(type='Pretrained', checkpoint=detector,
+                                                  prefix='backbone.'))
+    prefixed.init_weights()
+    for model in (listed, prefixed):
+        for (name, a), b in zip(model.state_dict().items(), expected.state_dict().values()):
+            assert torch.equal(a, b), name
+    wrong = build_backbone('m0', init_cfg=dict(type='Pretrained', checkpoint=detector,
+                                               prefix='model.backbone.'))
+    with pytest.raises(ValueError, match="no key starts with the init_cfg prefix "
+                                         "'model.backbone.'"):
+        wrong.init_weights()
+    # other initialisers alone still reach mmengine
+    constant = build_backbone('m0', init_cfg=[dict(type='Constant', layer='Conv2d', val=0.5)])
+    constant.init_weights()
+    assert (constant.patch_embed.conv1.conv.weight == 0.5).all()
+
+
+@pytest.mark.parametrize('arch', ['m4', 'b1', 'l1'])
+def test_norm_and_act_configs(arch):
+    default = build_backbone(arch)
+    synced = build_backbone(arch, norm_cfg=dict(type='SyncBN'))
+    assert default.state_dict().keys() == synced.state_dict().keys()  # checkpoints fit both
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+    assert not any(type(m) is torch.nn.BatchNorm2d for m in synced.modules())
+    relu = build_backbone(arch, act_cfg=dict(type='ReLU6'))
+    assert any(isinstance(m, torch.nn.ReLU6) for m in relu.modules())
+    assert not any(isinstance(m, (torch.nn.Hardswish, torch.nn.GELU)) for m in relu.modules())

@@ -18,7 +18,7 @@ def build_pretrained(arch, checkpoint, **kwargs):
 
 
 @pytest.mark.parametrize('arch', ARCHS)
-def test_norm_eps_and_activation_are_the_authors(arch):
+def test_norm_and_activation_are_the_authors(arch):
     model = EfficientViTL(arch)
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     assert norms and all(m.eps == 1e-7 for m in norms)

@@ -127,3 +127,13 @@ def test_authors_segmentation_checkpoint_feeds_the_backbone(arch, reference, fir
     torch.save({'state_dict': state_dict}, path)
     model = build_pretrained(arch, path)
     assert torch.equal(model.stem.in_conv.conv.weight, state_dict[first_conv])
+
+
+@pytest.mark.parametrize('arch', ['m4', 'b1', 'l1'])
+def test_synced_batchnorm_model_matches_reference_in_eval_mode(arch, official_checkpoint):
+    # what the segmentation configs build (SyncBN), loaded with the authors' weights
+    norm_cfg = dict(type='SyncBN', eps=1e-7) if arch.startswith('l') else dict(type='SyncBN')
+    model = build_pretrained(arch, official_checkpoint(f'efficientvit_{arch}'),
+                             norm_cfg=norm_cfg)
+    assert any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+    assert_matches_reference(model, load_reference(f'efficientvit_{arch}'))

@@ -1,4 +1,4 @@
-"""Generic measurements behind ``tools/benchmark.py``: timing, threads, peak
+"""Generic measurements behind the benchmark settings: timing, threads, peak
 memory, where the time goes, how many kernels a call launches.
 
 Every timing is the median of ``reps`` runs after ``warmup`` runs; on a GPU each run ends

@@ -1,18 +1,19 @@
-"""Config helpers shared by the tools, for both tasks.
+"""Command-line glue the tools share, for both tasks: their common arguments, reading the
+config, the launcher, mixed precision, the compiled path, test outputs.
 
-The task of a config is named by :func:`task_of` ('detection' or 'segmentation', from its
-``default_scope``); everything that differs between the tasks branches on that name.
+The task of a config is named by :func:`mmevit.models.task_of` ('detection' or
+'segmentation', from its ``default_scope``); everything that differs between the tasks
+branches on that name.
 """
 import argparse
-import copy
 import os
 import os.path as osp
-from typing import List, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
 
-TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
+from mmevit.models.builder import task_of
+from mmevit.models.data_preprocessors import fixed_batch_shapes
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -62,15 +63,6 @@ def setup_launcher(cfg: Config, args: argparse.Namespace) -> None:
         find_unused_parameters=cfg.get('find_unused_parameters', False)))
 
 
-def task_of(cfg: Config) -> str:
-    """'detection' or 'segmentation', from the config's ``default_scope``."""
-    scope = cfg.get('default_scope')
-    if scope not in TASKS:
-        raise ValueError(f'Config default_scope must be one of {sorted(TASKS)} to pick the '
-                         f'task, got {scope!r}')
-    return TASKS[scope]
-
-
 def setup_amp(cfg: Config) -> None:
     """Mixed precision: fp16 with dynamic loss scaling on GPU, bfloat16 autocast on CPU."""
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -83,37 +75,6 @@ def setup_amp(cfg: Config) -> None:
         cfg.optim_wrapper.loss_scale = 'dynamic'
     else:
         cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
-
-
-def fixed_batch_shapes(cfg: Config) -> List[Tuple[int, int]]:
-    """``(height, width)`` shapes that hold every batch the config's resizing steps make.
-
-    For each ``Resize``, ``RandomResize`` or ``RandomChoiceResize`` of the data pipelines
-    that keeps the aspect ratio, images end within (long, short) of its largest scale, as
-    landscape or portrait: both orientations are listed, padded to the data preprocessor's
-    ``pad_size_divisor``. A fixed-size resize adds its own shape. Empty when the pipelines
-    resize nothing.
-    """
-    divisor = cfg.model.data_preprocessor.get('pad_size_divisor', 1)
-    up = lambda n: -(-int(n) // divisor) * divisor  # noqa: E731
-    shapes = set()
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = (cfg.get(loader) or {}).get('dataset')
-        while dataset is not None and 'dataset' in dataset:  # RepeatDataset, ...
-            dataset = dataset['dataset']
-        for step in (dataset or {}).get('pipeline', []):
-            if step['type'] not in ('Resize', 'RandomResize', 'RandomChoiceResize'):
-                continue
-            scales = step.get('scales') or step['scale']
-            scales = [scales] if isinstance(scales[0], (int, float)) else scales
-            ratio = max(step.get('ratio_range') or (1, ))
-            long = max(max(s) for s in scales) * ratio
-            short = max(min(s) for s in scales) * ratio
-            if step.get('keep_ratio', False):
-                shapes |= {(up(short), up(long)), (up(long), up(short))}
-            else:  # mmdet's scales are (width, height)
-                shapes |= {(up(h * ratio), up(w * ratio)) for w, h in scales}
-    return sorted(shapes)
 
 
 def setup_compile(cfg: Config) -> None:
@@ -164,25 +125,3 @@ def setup_test_outputs(cfg: Config, args) -> None:
         else:
             cfg.test_evaluator['output_dir'] = args.out
             cfg.test_evaluator['keep_results'] = True
-
-
-def build_model(cfg: Config, device: str = 'cpu'):
-    """The config's detector or segmentor in eval mode with random weights (the backbone's
-    ``init_cfg`` is dropped) and SyncBN replaced by BN: for analysis, benchmarks, export,
-    checkpoint conversion and tests."""
-    from mmengine.model import revert_sync_batchnorm
-    from mmengine.registry import DefaultScope
-    if task_of(cfg) == 'detection':
-        from mmdet.registry import MODELS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import MODELS
-        from mmseg.utils import register_all_modules
-    cfg = copy.deepcopy(cfg)
-    cfg.model.backbone.init_cfg = None
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = MODELS.build(cfg.model)
-    model = revert_sync_batchnorm(model).to(device)
-    model.eval()
-    return model
