@@ -52,7 +52,7 @@ def test_get_flops_rows():
     assert rows['m4'] == ['8.80', '8.80', '299.3', '299']
     text = check(run_tool('analysis_tools/get_flops.py', '--configs',
                           'configs/efficientvit_seg_b0_cityscapes.py'))
-    assert '| `efficientvit_seg_b0_cityscapes.py` | 512x1024 | 0.71 | 1.1 | 75.65 mIoU |' in text
+    assert '| `efficientvit_seg_b0_cityscapes.py` | 1024x1024 | 0.71 | 2.2 | 75.65 mIoU |' in text
 
 
 def test_benchmark_gpu_and_kernels_settings_run_on_cpu(tmp_path):

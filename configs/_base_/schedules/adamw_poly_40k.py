@@ -1,4 +1,6 @@
-# AdamW + poly decay over 40k iterations, the usual recipe for efficient backbones.
+# AdamW + poly decay over 40k iterations for the M-series Semantic FPN and UPerNet configs:
+# chosen here (the authors publish no segmentation results or recipe for the M-series); not
+# tuned, and no model was trained with it here.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.01),
