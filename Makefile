@@ -20,7 +20,11 @@ TORCH_CUDA_ARCH_LIST ?=
 pin = $(firstword $(shell grep -E '^$(1)==' requirements.txt))
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test benchmark clean
+# Deployment (`make deploy-venv`): mmdeploy in its own environment, layered on $(VENV) by a
+# .pth file, so that its pins never touch the main one (requirements-deploy.txt says why).
+DEPLOY_VENV ?= .venv-deploy
+
+.PHONY: venv deploy-venv demo test benchmark clean
 
 venv: $(VENV)/.installed
 
@@ -49,14 +53,25 @@ $(VENV)/.installed: requirements.txt setup.py
 	touch $@
 endif
 
+deploy-venv: $(DEPLOY_VENV)/.installed
+
+$(DEPLOY_VENV)/.installed: $(VENV)/.installed requirements-deploy.txt
+	$(PYTHON) -m venv $(DEPLOY_VENV)
+	main=$$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	own=$$($(DEPLOY_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	echo "import site; site.addsitedir('$$main')" > $$own/mmevit_main_env.pth
+	$(DEPLOY_VENV)/bin/python -m pip install -q --no-deps -r requirements-deploy.txt
+	$(DEPLOY_VENV)/bin/python -c "import mmdeploy.apis, mmevit; print('mmdeploy', mmdeploy.__version__)"
+	touch $@
+
 demo: venv
 	$(PY) tools/demo.py
 
-test: venv
+test: venv deploy-venv
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 benchmark: venv
 	$(PY) tools/benchmark.py $(if $(filter cuda,$(DEVICE)),--settings gpu kernels --device cuda --out docs/benchmark_gpu.json)
 
 clean:
-	rm -rf .venv .venv-cuda work_dirs
+	rm -rf .venv .venv-cuda .venv-deploy work_dirs

@@ -143,7 +143,8 @@ def test_converter_passes_an_mmevit_checkpoint_through(converted, tmp_path):
 
 
 @pytest.mark.parametrize('edit, message', [
-    (lambda sd: sd.pop('bbox_head.retina_cls.bias'), "missing key(s) ['bbox_head.retina_cls.bias']"),
+    (lambda sd: sd.pop('bbox_head.retina_cls.bias'),
+     "missing key(s) ['bbox_head.retina_cls.bias']"),
     (lambda sd: sd.update({'bbox_head.extra.weight': torch.zeros(1)}),
      "unexpected key(s) ['bbox_head.extra.weight']"),
     (lambda sd: sd.update({'neck.fpn_convs.0.conv.bias': torch.zeros(3)}),

@@ -134,3 +134,24 @@ def test_tensor_forward_with_roi_heads_runs_the_mask_rcnn_heads():
     cls_score, bbox_pred, mask_preds = roi_outs  # on the RPN's proposals (after its NMS)
     assert cls_score.shape[1] == 81 and bbox_pred.shape[1] == 4 * 80
     assert mask_preds.shape[1:] == (80, 28, 28)
+
+
+def test_mmdeploy_compat_is_applied_only_inside_its_block(monkeypatch):
+    import importlib
+    from mmevit.deploy.mmdeploy_compat import torchscript_onnx_export
+    calls = []
+    monkeypatch.setattr(torch.onnx, 'export', lambda *a, **k: calls.append(k))
+    original = torch.onnx.export
+    opset9 = importlib.import_module('torch.onnx.symbolic_opset9')
+    had_cast = hasattr(opset9, '_cast_Long')
+    with torchscript_onnx_export():
+        torch.onnx.export('model', 'args', 'file')
+        torch.onnx.export('model', 'args', 'file', dynamo=True)  # the caller's choice stays
+        from torch.onnx.symbolic_opset9 import _cast_Long  # what mmdeploy's RoIAlign imports
+
+        class Graph:
+            def op(self, name, value, **attrs):
+                return name, value, attrs
+        assert _cast_Long(Graph(), 'x', False) == ('Cast', 'x', {'to_i': 7})  # int64
+    assert calls == [dict(dynamo=False), dict(dynamo=True)]
+    assert torch.onnx.export is original and hasattr(opset9, '_cast_Long') == had_cast

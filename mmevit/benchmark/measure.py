@@ -139,7 +139,6 @@ def profile_by_kind(fn: Callable[[], object]) -> Dict[str, float]:
     return {kind: t / whole for kind, t in totals.items()}
 
 
-
 # aten ops that launch no kernel: views, allocations, metadata
 _NO_KERNEL = frozenset((
     'empty', 'empty_like', 'empty_strided', 'resize_', 'view', '_unsafe_view', 'as_strided',

@@ -204,8 +204,8 @@ def test_killed_while_rotating_keeps_the_old_checkpoint(trained, shapes_root, tm
     assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == ['epoch_2.pth']
 
 
-def test_full_disk_stops_with_one_line_and_keeps_the_old_checkpoint(trained, shapes_root,
-                                                                   tmp_path):
+def test_full_disk_stops_with_one_line_and_keeps_the_old_checkpoint(
+        trained, shapes_root, tmp_path):
     work = _copy_of(trained, tmp_path)
     limit = os.path.getsize(osp.join(work, 'epoch_1.pth')) // 2
 
@@ -233,7 +233,8 @@ def test_test_tool_refuses_another_models_checkpoint(shapes_root, tmp_path):
                     *det_options(shapes_root, 1))
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"{other} leaves ") and "parameters and buffers unset ['backbone." in last
+    assert last.startswith(f'{other} leaves ')
+    assert "parameters and buffers unset ['backbone." in last
 
 
 def test_resume_from_weights_only_file_is_one_line(shapes_root, tmp_path):

@@ -95,4 +95,3 @@ class EfficientViTSegHead(BaseDecodeHead):
         return F.interpolate(seg_logits, size=original.pop(), mode=self.test_resize,
                              align_corners=False if self.test_resize in (
                                  'bilinear', 'bicubic') else None)
-
