@@ -25,6 +25,10 @@ Settings (each row carries a ratio against the baseline named in its table):
   compiled, AMP) with peak memory, compile time, gradient agreement and the projected COCO
   1x wall time on 8 GPUs. Ratios are over the eager ResNet-50 detector of the same run.
   ``--device cpu`` runs the same code (for checking it, not for figures).
+* ``deployment`` RetinaNet-M4 and RetinaNet-R50 exported end to end through mmdeploy
+  (``configs/deploy/``) and run in onnxruntime, against PyTorch eager and the fast path,
+  one 800x1344 image, two threads; run from ``.venv-deploy`` (``make deploy-venv``); not in
+  the default set.
 
 Candidates of a setting are timed round-robin, one call of each in turn (a shared machine's
 slow phases then hit all of them), and medians of ``--reps`` rounds (``--det-reps`` for
@@ -98,7 +102,9 @@ def plot(results: List[dict], path: str) -> None:
 
 def main():
     args = parse_args()
-    names = args.settings or [s for s in SETTINGS if s != 'gpu' or args.device != 'cpu']
+    # by default every CPU setting (the deployment one needs .venv-deploy), gpu with cuda
+    names = args.settings or [s for s in SETTINGS if s != 'deployment'
+                              and (s != 'gpu' or args.device != 'cpu')]
     if args.device.startswith('cuda') and not torch.cuda.is_available():
         raise SystemExit('--device cuda needs a visible CUDA device')
     if 'gpu' in names and args.device == 'cpu':

@@ -3,6 +3,7 @@ that adds its arguments, runs and returns its rows, and turns them into tables),
 measured (:mod:`.subjects`) and the generic measurements (:mod:`.measure`)."""
 from .base import Progress, Setting, Table, ratio
 from .cpu224 import CPU224
+from .deployment import Deployment
 from .detection import Detection
 from .fastpath import FastPath
 from .gpu import GPU
@@ -12,7 +13,8 @@ from .measure import (count_kernels, in_fresh_process, interleaved_median_times,
 from .training import Training
 
 #: Every setting, in the order they run.
-SETTINGS = {s.name: s for s in (CPU224, Detection, FastPath, Training, Kernels, GPU)}
+SETTINGS = {s.name: s
+            for s in (CPU224, Detection, FastPath, Training, Kernels, GPU, Deployment)}
 
 __all__ = ['SETTINGS', 'Setting', 'Progress', 'Table', 'ratio', 'count_kernels',
            'in_fresh_process', 'interleaved_median_times', 'median_time', 'peak_memory_during',

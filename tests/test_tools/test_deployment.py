@@ -54,3 +54,19 @@ def test_end_to_end_onnxruntime_model_equals_pytorch(deploy, config, score_thr, 
     if score_thr is not None:  # post-processing in the graph: NMS, outputs dets and labels
         assert any(n.op_type == 'NonMaxSuppression' for n in graph.node)
         assert [o.name for o in graph.output][:2] == ['dets', 'labels']
+
+
+def test_deployment_benchmark_rows(tmp_path):
+    out = str(tmp_path / 'deployment.json')
+    proc = subprocess.run([DEPLOY_PYTHON, osp.join(REPO_ROOT, 'tools', 'benchmark.py'),
+                           '--settings', 'deployment', '--deploy-detectors', 'RetinaNet-m4',
+                           '--deploy-size', '128', '160', '--det-reps', '1', '--out', out,
+                           '--plot', ''], capture_output=True, text=True, cwd=REPO_ROOT,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '| RetinaNet-m4 | 128x160 | onnxruntime |' in proc.stdout
+    import json
+    with open(out) as f:
+        rows = json.load(f)['results']
+    assert [r['form'] for r in rows] == ['eager', 'fast path', 'onnxruntime']
+    assert all(r['latency_ms'] > 0 for r in rows)
