@@ -1,6 +1,8 @@
 """tools/deployment/deploy.py: detectors and segmentors through mmdeploy to onnxruntime models
-with their post-processing (NMS in the graph), checked against PyTorch on a shapes image.
+with their post-processing (NMS in the graph), checked against PyTorch on a shapes image and,
+for the trained demo models, on the shapes test set's metrics.
 Runs in .venv-deploy (``make deploy-venv``, which ``make test`` builds)."""
+import json
 import os.path as osp
 import subprocess
 
@@ -8,7 +10,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, check, run_tool
+from mmevit.datasets import generate_shapes_dataset
 from mmevit.models import build_model
 
 DEPLOY_PYTHON = osp.join(REPO_ROOT, '.venv-deploy', 'bin', 'python')
@@ -16,44 +19,170 @@ pytestmark = pytest.mark.skipif(not osp.isfile(DEPLOY_PYTHON),
                                 reason='no .venv-deploy: make deploy-venv')
 
 
-def checkpoint(config, path):
-    # seeded fresh weights (not yet the trained demo checkpoints: that is what is left)
+def deploy(deploy_config, model_config, checkpoint, image, work, *options):
+    """Run deploy.py; returns its output after checking that it succeeded."""
+    proc = subprocess.run(
+        [DEPLOY_PYTHON, osp.join(REPO_ROOT, 'tools', 'deployment', 'deploy.py'),
+         osp.join(REPO_ROOT, 'configs', 'deploy', deploy_config),
+         osp.join(REPO_ROOT, 'configs', model_config), checkpoint, image, '--work-dir', work,
+         *options], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith(osp.join(work, 'end2end.onnx')), last
+    return proc.stdout
+
+
+def detections_compared(output, score_thr):
+    """How many detections above ``score_thr`` deploy.py compared; all of them matched."""
+    last = output.strip().splitlines()[-1]
+    matched, _, count, *_ = last.split(': ')[1].split()
+    assert f"detections above {score_thr} match PyTorch's" in last, last
+    assert matched == count, last
+    return int(count)
+
+
+def assert_post_processing_in_graph(onnx_file):
+    import onnx
+    graph = onnx.load(onnx_file).graph
+    assert any(n.op_type == 'NonMaxSuppression' for n in graph.node)
+    assert [o.name for o in graph.output][:2] == ['dets', 'labels']
+
+
+def loader_options(root, detection):
+    options = []
+    for loader in ('train', 'val', 'test'):
+        options += [f'{loader}_dataloader.dataset.data_root={root}',
+                    f'{loader}_dataloader.num_workers=0',
+                    f'{loader}_dataloader.persistent_workers=False']
+    if detection:
+        ann = root + 'annotations/instances_val.json'
+        options += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+    return options
+
+
+# The demo models, trained briefly on a generated shapes set so that their detections and
+# label maps mean something (the full demo schedules take minutes each): config, schedule
+# (warm-up shortened to 10 iterations), the checkpoint it ends with.
+DET_SCHEDULE = ['train_cfg.max_epochs=6', 'train_cfg.val_interval=6',
+                'default_hooks.checkpoint.interval=6', 'param_scheduler.0.end=10']
+TRAINED = {
+    'retinanet': ('demo/retinanet_evit_m4_shapes.py', DET_SCHEDULE, 'epoch_6.pth'),
+    'mask_rcnn': ('demo/mask_rcnn_evit_m4_shapes.py', DET_SCHEDULE, 'epoch_6.pth'),
+    'seg_b1': ('demo/efficientvit_seg_b1_shapes.py',
+               ['train_cfg.max_iters=60', 'train_cfg.val_interval=60',
+                'default_hooks.checkpoint.interval=60', 'param_scheduler.0.end=10',
+                'param_scheduler.1.begin=10', 'param_scheduler.1.end=60'], 'iter_60.pth'),
+}
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """``name -> (config, checkpoint, data root)`` of a demo model trained by tools/train.py."""
+    root = str(tmp_path_factory.mktemp('shapes_deploy')) + '/'
+    generate_shapes_dataset(root, num_train=48, num_val=8)
+    cache = {}
+
+    def train(name):
+        if name not in cache:
+            config, schedule, last = TRAINED[name]
+            work = str(tmp_path_factory.mktemp(name))
+            check(run_tool('train.py', osp.join(REPO_ROOT, 'configs', config), '--work-dir',
+                           work, '--cfg-options', *loader_options(root, name != 'seg_b1'),
+                           *schedule))
+            cache[name] = (config, osp.join(work, last), root)
+        return cache[name]
+
+    return train
+
+
+def metrics_table(output):
+    """The metrics table deploy.py prints: every test-set metric, backend and PyTorch."""
+    lines = output.splitlines()
+    start = lines.index('| metric | backend | PyTorch |') + 2
+    rows = [line.strip('|').split('|') for line in lines[start:] if line.startswith('| ')]
+    return {key.strip(): (float(ours), float(theirs)) for key, ours, theirs in rows}
+
+
+@pytest.mark.parametrize('name, deploy_config, score_thr', [
+    ('retinanet', 'detection_onnxruntime_dynamic.py', 0.1),
+    ('seg_b1', 'segmentation_onnxruntime_dynamic.py', None),
+])
+def test_trained_demo_model_exports_with_pytorchs_outputs_and_metrics(
+        name, deploy_config, score_thr, trained, tmp_path):
+    config, checkpoint, root = trained(name)
+    work = str(tmp_path / 'deploy')
+    image = osp.join(root, 'images', 'val', '000001.png')
+    options = ['--eval', '--cfg-options', *loader_options(root, score_thr is not None)]
+    if score_thr is not None:
+        options = ['--score-thr', str(score_thr), *options]
+    output = deploy(deploy_config, config, checkpoint, image, work, *options)
+    metrics = metrics_table(output)
+    for key in ['coco/bbox_mAP', 'coco/bbox_mAP_50'] if score_thr else ['mIoU', 'aAcc']:
+        assert metrics[key][0] == pytest.approx(metrics[key][1], abs=1e-3), key
+    if score_thr is None:
+        assert metrics['mIoU'][1] > 30  # trained: above all-background's ~24
+        assert "label map equals PyTorch's" in output.strip().splitlines()[-1]
+    else:
+        assert metrics['coco/bbox_mAP_50'][1] > 0.1  # trained: real detections to compare
+        assert detections_compared(output, score_thr) > 0
+        assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
+
+
+def test_trained_mask_rcnn_exports_close_to_pytorch(trained, tmp_path):
+    """Two-stage detectors differ by design of mmdeploy's RPN rewriter: it suppresses
+    proposals across all levels at once where mmdet does it within each level, so some
+    proposals, and the detections built on them, differ. Bounded here; README says so."""
+    config, checkpoint, root = trained('mask_rcnn')
+    work = str(tmp_path / 'deploy')
+    output = deploy('instance-seg_onnxruntime_dynamic.py', config, checkpoint,
+                    osp.join(root, 'images', 'val', '000001.png'), work, '--score-thr', '0.1',
+                    '--min-matched', '0.7', '--metric-tol', '0.1', '--eval', '--cfg-options',
+                    *loader_options(root, True))
+    last = output.strip().splitlines()[-1]
+    matched, count = (int(n) for n in last.split(': ')[1].split()[0:3:2])
+    assert count > 0 and matched >= 0.7 * count
+    metrics = metrics_table(output)
+    assert metrics['coco/bbox_mAP_50'][1] > 0.1 and metrics['coco/segm_mAP_50'][1] > 0.1
+    assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
+
+
+def test_static_segmentation_model_equals_pytorch(shapes_root, tmp_path):
+    config = 'demo/fpn_evit_m4_shapes_seg.py'
+    output = deploy('segmentation_onnxruntime_static.py', config,
+                    seeded_checkpoint(config, tmp_path / 'model.pth', {}),
+                    osp.join(shapes_root, 'images', 'val', '000000.png'),
+                    str(tmp_path / 'deploy'))
+    assert "label map equals PyTorch's" in output.strip().splitlines()[-1]
+
+
+def seeded_checkpoint(config, path, options):
+    """Seeded fresh weights (PyTorch's default init: scores spread over (0, 1))."""
     torch.manual_seed(0)
-    model = build_model(Config.fromfile(osp.join(REPO_ROOT, config)))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
+    cfg.merge_from_dict(options)
+    model = build_model(cfg)
     torch.save({'state_dict': model.state_dict()}, path)
     return str(path)
 
 
-@pytest.mark.parametrize('deploy, config, score_thr', [
-    ('detection_onnxruntime_static.py', 'configs/demo/retinanet_evit_m4_shapes.py', 0.3),
-    ('instance-seg_onnxruntime_dynamic.py', 'configs/demo/mask_rcnn_evit_m4_shapes.py', 0.0),
-    ('segmentation_onnxruntime_dynamic.py', 'configs/demo/efficientvit_seg_b1_shapes.py', None),
-    ('segmentation_onnxruntime_static.py', 'configs/demo/fpn_evit_m4_shapes_seg.py', None),
+@pytest.mark.parametrize('deploy_config, config, model_options', [
+    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_b1_1x.py', {}),
+    # 3 classes: random softmax scores over COCO's 81 stay under the 0.05 score threshold
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py',
+     {'model.roi_head.bbox_head.num_classes': 3, 'model.roi_head.mask_head.num_classes': 3}),
 ])
-def test_end_to_end_onnxruntime_model_equals_pytorch(deploy, config, score_thr, shapes_root,
-                                                     tmp_path):
-    ckpt = checkpoint(config, tmp_path / 'model.pth')
+def test_b_and_l_detectors_export_end_to_end(deploy_config, config, model_options, shapes_root,
+                                             tmp_path):
+    """The COCO configs of the B/L families (linear attention), COCO-sized inputs scaled down
+    to keep the test short."""
     work = str(tmp_path / 'deploy')
-    image = osp.join(shapes_root, 'images', 'val', '000000.png')
-    args = [DEPLOY_PYTHON, osp.join(REPO_ROOT, 'tools', 'deployment', 'deploy.py'),
-            osp.join(REPO_ROOT, 'configs', 'deploy', deploy), osp.join(REPO_ROOT, config), ckpt,
-            image, '--work-dir', work]
-    if score_thr is not None:
-        args += ['--score-thr', str(score_thr)]
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith(osp.join(work, 'end2end.onnx'))
-    if score_thr is None:
-        assert "label map equals PyTorch's" in last
-    else:
-        count = int(last.split(': ')[1].split()[0])
-        assert count > 0 and f"detections above {score_thr} equal PyTorch's" in last
-    import onnx
-    graph = onnx.load(osp.join(work, 'end2end.onnx')).graph
-    if score_thr is not None:  # post-processing in the graph: NMS, outputs dets and labels
-        assert any(n.op_type == 'NonMaxSuppression' for n in graph.node)
-        assert [o.name for o in graph.output][:2] == ['dets', 'labels']
+    checkpoint = seeded_checkpoint(config, tmp_path / 'model.pth', model_options)
+    output = deploy(deploy_config, config, checkpoint,
+                    osp.join(shapes_root, 'images', 'val', '000000.png'), work,
+                    '--score-thr', '0.0', '--cfg-options', 'test_pipeline.1.scale=(320,256)',
+                    *[f'{key}={value}' for key, value in model_options.items()])
+    assert detections_compared(output, 0.0) > 0
+    assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
 
 
 def test_deployment_benchmark_rows(tmp_path):
@@ -65,7 +194,6 @@ def test_deployment_benchmark_rows(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '| RetinaNet-m4 | 128x160 | onnxruntime |' in proc.stdout
-    import json
     with open(out) as f:
         rows = json.load(f)['results']
     assert [r['form'] for r in rows] == ['eager', 'fast path', 'onnxruntime']

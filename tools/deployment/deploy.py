@@ -11,17 +11,21 @@ dir, then runs the backend model and the PyTorch model on IMAGE through mmdeploy
 processor (the same pre- and post-processing as ``tools/test.py``) and compares them:
 detections above ``--score-thr`` (same labels, scores within ``--score-tol``, boxes within
 ``--box-tol`` pixels, matched in any order; masks by IoU of at least ``--mask-iou``) or label
-maps (share of equal pixels at least
-``--pixel-agreement``). The last line says what was compared; the exit code is 1 when they
-differ. The ONNX export runs with torch's TorchScript exporter, which mmdeploy's rewriters
-need (:func:`mmevit.deploy.mmdeploy_compat.torchscript_onnx_export`).
+maps (share of equal pixels at least ``--pixel-agreement``). With ``--eval`` both models are
+also evaluated on the model config's test set (``test_dataloader`` and ``test_evaluator``, as
+``tools/test.py`` does) and every metric must agree within ``--metric-tol``. The last line
+says what was compared; the exit code is 1 when they differ. The ONNX export runs with
+torch's TorchScript exporter, which mmdeploy's rewriters need
+(:func:`mmevit.deploy.mmdeploy_compat.torchscript_onnx_export`).
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import sys
 
 import torch
+from mmengine.config import DictAction
 
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
@@ -40,10 +44,19 @@ def parse_args():
                         help='detections compared: those scoring above this')
     parser.add_argument('--score-tol', type=float, default=1e-3)
     parser.add_argument('--box-tol', type=float, default=1.0, help='pixels')
+    parser.add_argument('--min-matched', type=float, default=1.0,
+                        help='least share of detections with a counterpart (two-stage '
+                        'detectors: mmdeploy\'s RPN suppresses across levels, mmdet per level)')
     parser.add_argument('--mask-iou', type=float, default=0.9,
                         help='instance masks: least IoU with PyTorch\'s')
     parser.add_argument('--pixel-agreement', type=float, default=0.999,
                         help='segmentation: least share of equal pixels (ties may flip)')
+    parser.add_argument('--eval', action='store_true',
+                        help='also evaluate both models on the test set and compare the metrics')
+    parser.add_argument('--metric-tol', type=float, default=1e-3,
+                        help='relative, and absolute for metrics below 1 (COCO AP)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override model config settings, e.g. data roots')
     return parser.parse_args()
 
 
@@ -64,26 +77,60 @@ def to_backend(args, deploy_cfg, model_cfg) -> list:
     return files
 
 
-def matched_detections(backend, pytorch, args) -> str:
-    """'' when the detections above the score threshold agree, else what differs."""
+def compare_detections(backend, pytorch, args) -> tuple:
+    """(detections of the backend above the score threshold with a counterpart in PyTorch's,
+    the two counts, the worst mask IoU among the matched ones)."""
     ours, theirs = (p.pred_instances[p.pred_instances.scores > args.score_thr]
                     for p in (backend, pytorch))
-    if len(ours) != len(theirs):
-        return f'{len(ours)} detections above {args.score_thr} against PyTorch\'s {len(theirs)}'
+    matched, worst_iou = 0, 1.0
     for i in range(len(ours)):
         close = ((theirs.labels == ours.labels[i])
                  & ((theirs.scores - ours.scores[i]).abs() <= args.score_tol)
                  & ((theirs.bboxes - ours.bboxes[i]).abs() <= args.box_tol).all(1))
         if not close.any():
-            return (f'detection {ours.bboxes[i].tolist()} (label {int(ours.labels[i])}, score '
-                    f'{float(ours.scores[i]):.4f}) has no counterpart in PyTorch\'s')
+            continue
+        matched += 1
         if 'masks' in ours and 'masks' in theirs:
             a = torch.as_tensor(ours.masks[i]).bool()
-            iou = max(float((a & b).sum() / (a | b).sum().clamp(min=1))
-                      for b in torch.as_tensor(theirs.masks)[close].bool())
-            if iou < args.mask_iou:
-                return f'the mask of detection {i} overlaps PyTorch\'s by IoU {iou:.3f}'
-    return ''
+            worst_iou = min(worst_iou, max(
+                float((a & b).sum() / (a | b).sum().clamp(min=1))
+                for b in torch.as_tensor(theirs.masks)[close].bool()))
+    return matched, len(ours), len(theirs), worst_iou
+
+
+def evaluate(model, model_cfg, input_shape) -> dict:
+    """The metrics of ``model`` on the model config's test set. A static-shape backend model
+    sees its images resized to ``input_shape`` as mmdeploy's own input pipeline does."""
+    from mmengine.evaluator import Evaluator
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    loader_cfg = copy.deepcopy(model_cfg.test_dataloader)
+    if input_shape is not None:
+        for transform in loader_cfg.dataset.pipeline:
+            if transform.type == 'Resize':
+                transform.update(scale=tuple(input_shape), keep_ratio=False)
+    with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
+        loader = Runner.build_dataloader(loader_cfg)
+        evaluator = Evaluator(copy.deepcopy(model_cfg.test_evaluator))
+        evaluator.dataset_meta = loader.dataset.metainfo
+        with torch.no_grad():
+            for data in loader:
+                evaluator.process(data_samples=model.test_step(data), data_batch=data)
+        return evaluator.evaluate(len(loader.dataset))
+
+
+def differing_metrics(backend: dict, pytorch: dict, tol: float) -> list:
+    """The names of the metrics that differ by more than ``tol`` (relative; absolute below 1)."""
+    differing = []
+    for name, value in pytorch.items():
+        other = backend.get(name)
+        if isinstance(value, (int, float)) and isinstance(other, (int, float)):
+            same = abs(other - value) <= tol * max(abs(value), 1.0)
+        else:
+            same = other == value
+        if not same:
+            differing.append(name)
+    return differing
 
 
 def main():
@@ -91,6 +138,8 @@ def main():
     from mmdeploy.apis.utils import build_task_processor
     from mmdeploy.utils import get_input_shape, load_config
     deploy_cfg, model_cfg = load_config(args.deploy_config, args.model_config)
+    if args.cfg_options:
+        model_cfg.merge_from_dict(args.cfg_options)
     files = to_backend(args, deploy_cfg, model_cfg)
     processor = build_task_processor(model_cfg, deploy_cfg, args.device)
     backend = processor.build_backend_model(files)
@@ -99,15 +148,31 @@ def main():
     with torch.no_grad():
         results = [model.test_step(data)[0] for model in (backend, pytorch)]
     if 'pred_instances' in results[0]:
-        problem = matched_detections(*results, args)
-        count = int((results[1].pred_instances.scores > args.score_thr).sum())
-        summary = f'{count} detections above {args.score_thr} equal PyTorch\'s'
+        matched, count, expected, worst_iou = compare_detections(*results, args)
+        share = matched / max(count, expected, 1)
+        summary = (f'{matched} of {count} detections above {args.score_thr} match PyTorch\'s '
+                   f'{expected}')
+        problem = ''
+        if share < args.min_matched:
+            problem = f'{summary} ({share:.1%}, --min-matched {args.min_matched:.1%})'
+        elif worst_iou < args.mask_iou:
+            problem = f'a matched detection\'s mask overlaps PyTorch\'s by IoU {worst_iou:.3f}'
     else:
         a, b = (r.pred_sem_seg.data for r in results)
         agreement = float((a == b).float().mean()) if a.shape == b.shape else 0.0
         problem = ('' if agreement >= args.pixel_agreement else
                    f'{agreement:.4%} of the pixels equal PyTorch\'s')
         summary = f'label map equals PyTorch\'s on {agreement:.4%} of the pixels'
+    if args.eval:
+        metrics = [evaluate(model, model_cfg, get_input_shape(deploy_cfg))
+                   for model in (backend, pytorch)]
+        print('| metric | backend | PyTorch |\n|---|---|---|')
+        for name, value in metrics[1].items():
+            print(f'| {name} | {metrics[0].get(name)} | {value} |')
+        differing = differing_metrics(*metrics, args.metric_tol)
+        if differing and not problem:
+            problem = f'test-set metrics differ from PyTorch\'s: {", ".join(differing)}'
+        summary += f'; {len(metrics[1])} test-set metrics equal PyTorch\'s'
     if problem:
         print(f'{files[-1]}: MISMATCH: {problem}')
         sys.exit(1)
