@@ -40,6 +40,9 @@ class EfficientViTFPN(LoadsForeignLayout, FPN):
         out_channels (int): Channels of every output level.
         num_outs (int): Number of output levels, the transposed-conv levels included.
         num_extra_trans_convs (int): Finer levels added by transposed convs. Defaults to 1.
+        num_top_down_only_levels (int): Coarsest input levels that only feed the top-down
+            path (lateral conv, no output level). Needs ``num_outs`` to be the remaining
+            input levels plus the transposed-conv levels, and no extra convs. Defaults to 0.
         init_cfg (dict | list[dict], optional): Initialisation. Defaults to
             :data:`DEFAULT_INIT_CFG`, the authors' (xavier uniform convs, kaiming normal
             transposed convs with zero bias).
@@ -48,13 +51,29 @@ class EfficientViTFPN(LoadsForeignLayout, FPN):
     """
 
     def __init__(self, in_channels: List[int], out_channels: int, num_outs: int,
-                 num_extra_trans_convs: int = 1,
+                 num_extra_trans_convs: int = 1, num_top_down_only_levels: int = 0,
                  init_cfg: Optional[Union[dict, List[dict]]] = DEFAULT_INIT_CFG, **kwargs):
         if not 0 <= num_extra_trans_convs < num_outs:
             raise ValueError(f'num_extra_trans_convs must be within [0, num_outs), got '
                              f'{num_extra_trans_convs} with num_outs={num_outs}')
-        super().__init__(in_channels, out_channels, num_outs - num_extra_trans_convs,
+        if num_top_down_only_levels:
+            used_levels = len(in_channels) - kwargs.get('start_level', 0)
+            kept_levels = num_outs - num_extra_trans_convs
+            if (kwargs.get('add_extra_convs') or kwargs.get('end_level', -1) != -1
+                    or not 0 < num_top_down_only_levels < used_levels
+                    or kept_levels != used_levels - num_top_down_only_levels):
+                raise ValueError(
+                    f'num_top_down_only_levels={num_top_down_only_levels} needs no extra '
+                    f'convs, no end_level and num_outs = the {used_levels} input levels less '
+                    f'those plus {num_extra_trans_convs} transposed-conv level(s), got '
+                    f'num_outs={num_outs}')
+        super().__init__(in_channels, out_channels,
+                         num_outs - num_extra_trans_convs + num_top_down_only_levels,
                          init_cfg=init_cfg, **kwargs)
+        # their output convs would get no gradient (an error under DDP): not built
+        del self.fpn_convs[len(self.fpn_convs) - num_top_down_only_levels:]
+        self.num_outs -= num_top_down_only_levels
+        self.num_top_down_only_levels = num_top_down_only_levels
         self.num_extra_trans_convs = num_extra_trans_convs
         self.trans_convs = nn.ModuleList()
         self.trans_fpn_convs = nn.ModuleList()
@@ -83,7 +102,8 @@ class EfficientViTFPN(LoadsForeignLayout, FPN):
                 'size': laterals[i - 1].shape[2:]}
             laterals[i - 1] = laterals[i - 1] + F.interpolate(
                 laterals[i], **size, **self.upsample_cfg)
-        outs = [self.fpn_convs[i](laterals[i]) for i in range(len(laterals))]
+        outs = [self.fpn_convs[i](laterals[i])
+                for i in range(len(laterals) - self.num_top_down_only_levels)]
         if self.num_outs > len(outs):
             if not self.add_extra_convs:
                 for _ in range(self.num_outs - len(outs)):

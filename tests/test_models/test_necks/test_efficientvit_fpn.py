@@ -92,3 +92,35 @@ def test_without_transposed_convs_it_is_mmdets_fpn(add_extra_convs):
     with torch.no_grad():
         for a, b in zip(ours(inputs), mmdet_fpn(inputs), strict=True):
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('num_trans_convs, strides', [(1, [8, 16, 32]), (2, [4, 8, 16, 32])])
+def test_top_down_only_level_feeds_the_finer_levels_without_an_output(num_trans_convs,
+                                                                      strides):
+    # M4's stride-16/32/64 maps as the strides 8..32 (or 4..32) that RTMDet, YOLOX and
+    # Mask2Former take: the same levels as the full neck's, less its stride-64 output
+    kwargs = dict(in_channels=[128, 256, 384], out_channels=32,
+                  num_extra_trans_convs=num_trans_convs)
+    torch.manual_seed(0)
+    full = EfficientViTFPN(num_outs=3 + num_trans_convs, **kwargs).eval()
+    trimmed = EfficientViTFPN(num_outs=2 + num_trans_convs, num_top_down_only_levels=1,
+                              **kwargs).eval()
+    state = full.state_dict()
+    del state['fpn_convs.2.conv.weight'], state['fpn_convs.2.conv.bias']
+    trimmed.load_state_dict(state, strict=True)
+    inputs = [torch.randn(1, c, 64 // s, 80 // s) for c, s in zip([128, 256, 384], [16, 32, 64])]
+    outs = trimmed(inputs)
+    assert [o.shape[2:] for o in outs] == [(64 // s, 80 // s) for s in strides]
+    with torch.no_grad():
+        for a, b in zip(outs, full(inputs)[:len(strides)], strict=True):
+            assert torch.equal(a, b)
+    sum(o.sum() for o in outs).backward()
+    assert all(p.grad is not None and p.grad.any() for p in trimmed.parameters())
+
+
+@pytest.mark.parametrize('kwargs', [dict(num_outs=4, add_extra_convs='on_input'),
+                                    dict(num_outs=4, end_level=1), dict(num_outs=5)])
+def test_top_down_only_levels_refuse_extra_levels(kwargs):
+    with pytest.raises(ValueError, match='num_top_down_only_levels=1'):
+        EfficientViTFPN([128, 256, 384], 32, num_extra_trans_convs=1,
+                        num_top_down_only_levels=1, **kwargs)

@@ -1,0 +1,37 @@
+# RTMDet-s + EfficientViT-M4, COCO.
+# Levels: a list of necks (an nn.Sequential): EfficientViTFPN turns the
+# stride-16/32/64 stages into strides 8/16/32 (one transposed conv for stride 8;
+# the stride-64 stage feeds the top-down path only, num_top_down_only_levels=1),
+# then mmdet's CSPNeXtPAFPN as on CSPNeXt's stride-8/16/32 stages.
+# Schedule and pipeline: mmdet's rtmdet_s_8xb32-300e_coco.py (AdamW lr 0.004, 300
+# epochs, cached mosaic/mixup then 20 plain epochs, EMA; total batch 256).
+# Not trained here: no COCO result measured with mmevit.
+_base_ = [
+    '../_base_/models/rtmdet_s.py',
+    '../_base_/datasets/coco_detection_rtmdet.py',
+    '../_base_/schedules/rtmdet_300e.py',
+    '../_base_/det_runtime.py',
+]
+model = dict(
+    backbone=dict(
+        type='EfficientViTM',
+        arch='m4',
+        out_indices=(0, 1, 2),
+        norm_eval=True,  # ImageNet BatchNorm statistics kept, as mmdet does for ResNets
+        init_cfg=dict(type='Pretrained', checkpoint=(
+            'https://github.com/xinyuliu-jeffrey/EfficientViT_Model_Zoo/'
+            'releases/download/v1.0/efficientvit_m4.pth'))),
+    neck=[
+        dict(type='EfficientViTFPN', in_channels=[128, 256, 384], out_channels=128,
+             num_extra_trans_convs=1, num_top_down_only_levels=1, num_outs=3),
+        dict(type='CSPNeXtPAFPN', in_channels=[128, 128, 128], out_channels=128,
+             num_csp_blocks=1, expand_ratio=0.5,
+             norm_cfg=dict(type='SyncBN'), act_cfg=dict(type='SiLU', inplace=True))
+    ])
+default_hooks = dict(checkpoint=dict(interval=10, max_keep_ckpts=3))
+custom_hooks = [
+    dict(type='EMAHook', ema_type='ExpMomentumEMA', momentum=0.0002, update_buffers=True,
+         priority=49),
+    dict(type='PipelineSwitchHook', switch_epoch=280,
+         switch_pipeline={{_base_.train_pipeline_stage2}})
+]
