@@ -129,9 +129,8 @@ def test_trained_demo_model_exports_with_pytorchs_outputs_and_metrics(
 
 
 def test_trained_mask_rcnn_exports_close_to_pytorch(trained, tmp_path):
-    """Two-stage detectors differ by design of mmdeploy's RPN rewriter: it suppresses
-    proposals across all levels at once where mmdet does it within each level, so some
-    proposals, and the detections built on them, differ. Bounded here; README says so."""
+    """Two-stage detectors do not equal PyTorch after mmdeploy's export (cause not found yet,
+    README "Deployment"): the difference is bounded here, so that it cannot grow unseen."""
     config, checkpoint, root = trained('mask_rcnn')
     work = str(tmp_path / 'deploy')
     output = deploy('instance-seg_onnxruntime_dynamic.py', config, checkpoint,
