@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 # .pth file, so that its pins never touch the main one (requirements-deploy.txt says why).
 DEPLOY_VENV ?= .venv-deploy
 
-.PHONY: venv deploy-venv demo test benchmark clean
+.PHONY: venv deploy-venv demo test test-all benchmark clean
 
 venv: $(VENV)/.installed
 
@@ -68,6 +68,11 @@ demo: venv
 	$(PY) tools/demo.py
 
 test: venv deploy-venv
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+
+# the whole suite: also the tests marked slow (the compiled tools on CPU, the trained
+# two-stage deployment bound), about 2.5 more minutes on 2 cores
+test-all: venv deploy-venv
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 benchmark: venv

@@ -28,6 +28,13 @@ DET_CONFIG = osp.join(REPO_ROOT, 'configs/demo/retinanet_evit_m4_shapes.py')
 SEG_CONFIG = osp.join(REPO_ROOT, 'configs/demo/fpn_evit_m4_shapes_seg.py')
 SEG_B1_CONFIG = osp.join(REPO_ROOT, 'configs/demo/efficientvit_seg_b1_shapes.py')
 
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'slow: minutes-long tool runs left out of `make test` (keeping it under 15 '
+        'minutes on 2 cores); `make test-all` runs them too')
+
+
 # ---------------------------------------------------------------- golden data
 
 

@@ -14,6 +14,7 @@ import pickle
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import DET_CONFIG, REPO_ROOT, check, det_options, run_tool
@@ -27,6 +28,7 @@ def traced_config(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow  # the compiled path on CPU; tests/test_compile.py checks it in-process
 def test_compiled_training_resumes_and_tests_like_eager(shapes_root, tmp_path):
     config = traced_config(tmp_path)
     work = str(tmp_path / 'compiled')
@@ -59,6 +61,7 @@ def test_compiled_training_resumes_and_tests_like_eager(shapes_root, tmp_path):
         assert torch.allclose(a.sort().values, b.sort().values, rtol=1e-3, atol=1e-5)
 
 
+@pytest.mark.slow  # the compiled path on CPU; tests/test_compile.py checks it in-process
 def test_compiled_dist_train_two_processes(shapes_root, tmp_path):
     config = traced_config(tmp_path)
     work = str(tmp_path / 'dist')
