@@ -218,7 +218,10 @@ def test_two_processes_downloading_one_url_both_get_the_file(raw_server, tmp_pat
     state, base = raw_server
     body = os.urandom(3 << 20)
 
-    def slowly(connection):  # about 0.6 s per download: the two overlap
+    both_asked = threading.Barrier(2, timeout=60)
+
+    def slowly(connection):  # the two downloads overlap: neither starts before both asked
+        both_asked.wait()
         connection.sendall(headers(length=len(body)))
         for i in range(0, len(body), 256 << 10):
             connection.sendall(body[i:i + (256 << 10)])
