@@ -149,7 +149,7 @@ def main():
         results = [model.test_step(data)[0] for model in (backend, pytorch)]
     if 'pred_instances' in results[0]:
         matched, count, expected, worst_iou = compare_detections(*results, args)
-        share = matched / max(count, expected, 1)
+        share = matched / max(count, expected) if max(count, expected) else 1.0
         summary = (f'{matched} of {count} detections above {args.score_thr} match PyTorch\'s '
                    f'{expected}')
         problem = ''
