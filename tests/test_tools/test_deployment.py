@@ -128,11 +128,11 @@ def test_trained_demo_model_exports_with_pytorchs_outputs_and_metrics(
         assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
 
 
-@pytest.mark.slow  # trains Mask R-CNN for a bound on a difference explained by score ties
+@pytest.mark.slow  # trains Mask R-CNN for a bound on mmdeploy's box-head difference
 def test_trained_mask_rcnn_exports_close_to_pytorch(trained, tmp_path):
-    """Briefly trained, Mask R-CNN's box head scores its boxes nearly alike, so NMS among the
-    near-ties flips with float rounding (README "Deployment"): the difference is bounded here,
-    so that it cannot grow unseen; seeded weights match exactly (the B/L test)."""
+    """mmdeploy's box-head rewriter gives each RoI's top-class box to every class where mmdet
+    decodes one per class (README "Deployment"): the difference is bounded here, so that it
+    cannot grow unseen, until a per-class rewriter replaces it."""
     config, checkpoint, root = trained('mask_rcnn')
     work = str(tmp_path / 'deploy')
     output = deploy('instance-seg_onnxruntime_dynamic.py', config, checkpoint,

@@ -46,7 +46,7 @@ def parse_args():
     parser.add_argument('--box-tol', type=float, default=1.0, help='pixels')
     parser.add_argument('--min-matched', type=float, default=1.0,
                         help='least share of detections with a counterpart (below 1 for '
-                        'models whose scores tie: README "Deployment")')
+                        'two-stage detectors: README "Deployment")')
     parser.add_argument('--mask-iou', type=float, default=0.9,
                         help='instance masks: least IoU with PyTorch\'s')
     parser.add_argument('--pixel-agreement', type=float, default=0.999,
