@@ -1,5 +1,5 @@
-"""What mmdeploy 1.3.1 (December 2023, the last release) needs from current torch, in one
-place, applied only around its exports.
+"""What mmdeploy 1.3.1 (December 2023, the last release) needs from current torch and where
+its exports differ from mmdet, in one place, applied only around its exports.
 
 - torch 2.9+ exports ONNX with the dynamo exporter by default; mmdeploy's rewriters patch the
   TorchScript-based exporter (they replace functions while ``torch.onnx.export`` traces), so
@@ -8,7 +8,10 @@ place, applied only around its exports.
   torch has since removed: a cast to int64.
 
 :func:`torchscript_onnx_export` provides both inside a ``with`` block and restores torch
-afterwards; ``tools/deployment/deploy.py`` wraps mmdeploy's ``torch2onnx`` in it.
+afterwards. :func:`mmdet_two_stage_post_processing` replaces, for the same block, the two
+rewriters through which mmdeploy's two-stage detectors differ from mmdet's (the RPN's NMS and
+objectness threshold, the box head's one box per RoI). ``tools/deployment/deploy.py`` wraps
+mmdeploy's ``torch2onnx`` in both.
 """
 import contextlib
 import functools
@@ -16,6 +19,7 @@ import importlib
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 
 _ONNX_INT64 = 7  # onnx.TensorProto.INT64
 
@@ -49,3 +53,119 @@ def torchscript_onnx_export() -> Iterator[None]:
         torch.onnx.export = original
         if added_cast:
             del symbolic_opset9._cast_Long
+
+
+BBOX_HEAD_PREDICT = 'mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat'
+
+
+def bbox_head_predict_per_class(self, rois, cls_scores, bbox_preds, batch_img_metas,
+                                rcnn_test_cfg=None, rescale=False):
+    """The detections of a class-specific box head as mmdet makes them, for mmdeploy's export.
+
+    mmdeploy 1.3.1's rewriter keeps for each RoI only the box of its highest-scoring class and
+    gives it to every class; mmdet decodes one box per class and runs NMS per class on those.
+    Here every (RoI, class) pair is a box of its own, scored in its class only (-1, below any
+    threshold, in the others), and ONNX's per-class NMS keeps what mmdet's does. Class-agnostic
+    heads, custom classifiers and heads without regression go to mmdeploy's rewriter.
+    """
+    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
+    from mmdeploy.codebase.mmdet.models.roi_heads import bbox_head as mmdeploy_bbox_head
+    from mmdeploy.core import FUNCTION_REWRITER
+    from mmdeploy.mmcv.ops import multiclass_nms
+    from mmdet.structures.bbox import get_box_tensor
+
+    ctx = FUNCTION_REWRITER.get_context()
+    if self.reg_class_agnostic or self.custom_cls_channels or bbox_preds is None:
+        return _call_with_context(mmdeploy_bbox_head.bbox_head__predict_by_feat, ctx, self, rois,
+                                  cls_scores, bbox_preds, batch_img_metas, rcnn_test_cfg,
+                                  rescale)
+    num_classes = self.num_classes
+    scores = F.softmax(cls_scores, dim=-1)[..., :num_classes]  # (B, N, C), background dropped
+    bboxes = get_box_tensor(self.bbox_coder.decode(
+        rois[..., 1:], bbox_preds, max_shape=batch_img_metas[0]['img_shape']))  # (B, N, C*4)
+    batch_size = scores.shape[0]
+    classes = torch.arange(num_classes, device=scores.device)
+    # the class of each (RoI, class) pair, by broadcasting: no RoI count in the graph
+    pair_class = (torch.zeros_like(scores[0], dtype=torch.long) + classes).reshape(-1, 1)
+    pair_scores = torch.where(pair_class == classes, scores.reshape(batch_size, -1, 1),
+                              scores.new_tensor(-1.0))  # (B, N*C, C)
+    post_params = get_post_processing_params(ctx.cfg)
+    return multiclass_nms(
+        bboxes.reshape(batch_size, -1, self.bbox_coder.encode_size), pair_scores,
+        post_params.max_output_boxes_per_class, nms_type=rcnn_test_cfg.nms.get('type'),
+        iou_threshold=rcnn_test_cfg.nms.get('iou_threshold', post_params.iou_threshold),
+        score_threshold=rcnn_test_cfg.get('score_thr', post_params.score_threshold),
+        pre_top_k=-1, keep_top_k=rcnn_test_cfg.get('max_per_img', post_params.keep_top_k))
+
+
+def _call_with_context(rewriter, ctx, *args):
+    """Call one of mmdeploy's rewriters from ours: it finds its deploy config through the
+    rewriter contexts, which hold ours while ours replaces it, so it borrows ours."""
+    from mmdeploy.core import FUNCTION_REWRITER
+    from mmdeploy.core.rewriters.rewriter_utils import ContextCaller, get_func_qualname
+    contexts = FUNCTION_REWRITER._func_contexts[get_func_qualname(rewriter)]
+    contexts.append(ContextCaller(rewriter, ctx.origin_func, ctx.cfg))
+    try:
+        return rewriter(*args)
+    finally:
+        contexts.pop()
+
+
+@contextlib.contextmanager
+def mmdet_two_stage_post_processing(backends=('onnxruntime', )) -> Iterator[None]:
+    """Inside the block, mmdeploy exports two-stage detectors for ``backends`` with mmdet's
+    post-processing: :func:`rpn_proposals_per_level` and :func:`bbox_head_predict_per_class`
+    in place of its RPN and box-head rewriters (a backend's rewriter takes precedence over
+    mmdeploy's default one); removed afterwards."""
+    from mmdeploy.core import FUNCTION_REWRITER
+    rewriters = {BBOX_HEAD_PREDICT: bbox_head_predict_per_class,
+                 RPN_PREDICT: rpn_proposals_per_level}
+    for backend in backends:
+        for name, rewriter in rewriters.items():
+            FUNCTION_REWRITER.register_rewriter(name, backend=backend)(rewriter)
+    try:
+        yield
+    finally:
+        for rewriter in rewriters.values():
+            FUNCTION_REWRITER._registry.remove_record(rewriter)
+
+
+RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
+
+
+def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
+                            batch_img_metas=None, cfg=None, rescale=False, with_nms=True,
+                            **kwargs):
+    """mmdeploy's RPN export (its decoding) with mmdet's choice of proposals: NMS within each
+    level (the levels as NMS classes) and no objectness threshold, where mmdeploy suppresses
+    across levels and drops objectness below the deploy config's score threshold."""
+    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
+    from mmdeploy.codebase.mmdet.models.dense_heads import rpn_head
+    from mmdeploy.core import FUNCTION_REWRITER
+    from mmdeploy.mmcv.ops import multiclass_nms
+
+    ctx = FUNCTION_REWRITER.get_context()
+    cfg = self.test_cfg if cfg is None else cfg
+    nms_pre = cfg.get('nms_pre', -1)
+    decode = rpn_head.rpn_head__predict_by_feat
+    if not with_nms or nms_pre <= 0:
+        return _call_with_context(decode, ctx, self, cls_scores, bbox_preds, score_factors,
+                                  batch_img_metas, cfg, rescale, with_nms)
+    bboxes, scores = _call_with_context(decode, ctx, self, cls_scores, bbox_preds,
+                                        score_factors, batch_img_metas, cfg, rescale, False)
+    # each level gave its min(nms_pre, anchors) best boxes, level by level: their level ids
+    level_ids = torch.cat([
+        torch.zeros_like(cls_score[0, :self.num_base_priors].flatten()[:nms_pre]) + level
+        for level, cls_score in enumerate(cls_scores)])
+    levels = torch.arange(len(cls_scores), device=scores.device, dtype=level_ids.dtype)
+    valid = (level_ids[:, None] == levels)[None]  # (1, N, L)
+    if cfg.get('min_bbox_size', -1) >= 0:
+        sizes = bboxes[..., 2:] - bboxes[..., :2]
+        valid = valid & (sizes > cfg.min_bbox_size).all(-1, keepdim=True)
+    level_scores = torch.where(valid, scores, scores.new_tensor(-1.0))
+    post_params = get_post_processing_params(ctx.cfg)
+    keep = cfg.get('max_per_img', post_params.keep_top_k)
+    return multiclass_nms(
+        bboxes, level_scores, keep, nms_type=cfg.nms.get('type', 'nms'),
+        iou_threshold=cfg.nms.get('iou_threshold', post_params.iou_threshold),
+        score_threshold=0.0, pre_top_k=-1, keep_top_k=keep)

@@ -147,6 +147,66 @@ def test_trained_mask_rcnn_exports_close_to_pytorch(trained, tmp_path):
     assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
 
 
+# mmdet's class-specific box head against its rewritten form, on random RoIs and predictions
+# in .venv-deploy: prints "NAME: M of N match mmdet's K" for ours and for mmdeploy's own
+BOX_HEAD_CHECK = """
+import contextlib
+import sys
+
+import mmdeploy.codebase.mmdet.deploy  # noqa: F401  (imported before the rewriting starts)
+import mmdeploy.codebase.mmdet.models  # noqa: F401
+import mmdeploy.mmcv.ops  # noqa: F401
+import torch
+from mmdeploy.core import RewriterContext
+from mmdeploy.utils import load_config
+from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+from mmengine.config import ConfigDict
+
+from mmevit.deploy.mmdeploy_compat import mmdet_two_stage_post_processing
+
+deploy_cfg = load_config(sys.argv[1])[0]
+torch.manual_seed(0)
+head = Shared2FCBBoxHead(in_channels=8, fc_out_channels=16, roi_feat_size=7, num_classes=3,
+                         bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
+                                         target_stds=[0.1, 0.1, 0.2, 0.2]),
+                         reg_class_agnostic=False).eval()
+n = 30
+xy = torch.rand(n, 2) * 200
+rois = torch.cat([torch.zeros(n, 1), xy, xy + 20 + torch.rand(n, 2) * 60], 1)
+cls_scores, bbox_preds = torch.randn(n, 4) * 3, torch.randn(n, 12)
+cfg = ConfigDict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+meta = [dict(img_shape=(320, 320))]
+ref = head.predict_by_feat((rois, ), (cls_scores, ), (bbox_preds, ), meta, cfg)[0]
+for name, ours in (('ours', mmdet_two_stage_post_processing),
+                   ('mmdeploy', contextlib.nullcontext)):
+    with torch.no_grad(), ours(), RewriterContext(cfg=deploy_cfg, backend='onnxruntime'):
+        dets, labels = head.predict_by_feat(rois[None], cls_scores[None], bbox_preds[None],
+                                            meta, cfg)
+    keep = dets[0, :, 4] > 0
+    dets, labels = dets[0, keep], labels[0, keep]
+    same = (((dets[:, None, :4] - ref.bboxes[None]).abs() < 1e-3).all(-1)
+            & ((dets[:, None, 4] - ref.scores[None]).abs() < 1e-5)
+            & (labels[:, None] == ref.labels[None]))
+    print(f"{name}: {int(same.any(1).sum())} of {len(dets)} match mmdet's {len(ref)}")
+"""
+
+
+def test_class_specific_box_head_exports_mmdets_detections():
+    """mmdeploy gives each RoI's top-class box to every class; mmevit's rewriter keeps a box
+    per class as mmdet does (with mmdeploy's own, fewer detections match)."""
+    proc = subprocess.run(
+        [DEPLOY_PYTHON, '-c', BOX_HEAD_CHECK,
+         osp.join(REPO_ROOT, 'configs', 'deploy', 'instance-seg_onnxruntime_dynamic.py')],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = {line.split(':')[0]: [int(w) for w in line.split() if w.isdigit()]
+              for line in proc.stdout.splitlines() if ' match ' in line}
+    matched, count, expected = counts['ours']
+    assert matched == count == expected > 0
+    matched, count, expected = counts['mmdeploy']
+    assert matched < expected  # the difference the rewriter removes is there to remove
+
+
 def test_static_segmentation_model_equals_pytorch(shapes_root, tmp_path):
     config = 'demo/fpn_evit_m4_shapes_seg.py'
     output = deploy('segmentation_onnxruntime_static.py', config,

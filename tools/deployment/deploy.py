@@ -29,7 +29,8 @@ from mmengine.config import DictAction
 
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
-from mmevit.deploy.mmdeploy_compat import torchscript_onnx_export
+from mmevit.deploy.mmdeploy_compat import (mmdet_two_stage_post_processing,
+                                           torchscript_onnx_export)
 
 
 def parse_args():
@@ -66,7 +67,7 @@ def to_backend(args, deploy_cfg, model_cfg) -> list:
     from mmdeploy.utils import get_backend, get_ir_config
     os.makedirs(args.work_dir, exist_ok=True)
     onnx_file = get_ir_config(deploy_cfg)['save_file']
-    with torchscript_onnx_export():
+    with torchscript_onnx_export(), mmdet_two_stage_post_processing():
         torch2onnx(args.image, args.work_dir, onnx_file, deploy_cfg, model_cfg, args.checkpoint,
                    args.device)
     files = [osp.join(args.work_dir, onnx_file)]
