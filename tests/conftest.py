@@ -202,25 +202,29 @@ def check(proc):
     return proc.stdout + proc.stderr
 
 
-def _loader_options(root):
+def loader_options(root, detection=False):
+    """--cfg-options that point every data loader of a config at ``root`` (no workers), and
+    for detection its COCO evaluators at ``root``'s validation annotations."""
     options = []
     for loader in ('train', 'val', 'test'):
         options += [f'{loader}_dataloader.dataset.data_root={root}',
                     f'{loader}_dataloader.num_workers=0',
                     f'{loader}_dataloader.persistent_workers=False']
+    if detection:
+        ann = root + 'annotations/instances_val.json'
+        options += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
     return options
 
 
 def det_options(root, epochs):
-    ann = root + 'annotations/instances_val.json'
-    return ['--cfg-options', *_loader_options(root), f'val_evaluator.ann_file={ann}',
-            f'test_evaluator.ann_file={ann}', 'train_dataloader.batch_size=4',
+    return ['--cfg-options', *loader_options(root, detection=True),
+            'train_dataloader.batch_size=4',
             f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
             'default_hooks.checkpoint.interval=1', 'model.test_cfg.score_thr=0.0']
 
 
 def seg_options(root, iters, checkpoint_interval=2):
-    return ['--cfg-options', *_loader_options(root), 'train_dataloader.batch_size=2',
+    return ['--cfg-options', *loader_options(root), 'train_dataloader.batch_size=2',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={checkpoint_interval}']
 

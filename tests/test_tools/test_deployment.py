@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import REPO_ROOT, check, run_tool
+from conftest import REPO_ROOT, check, loader_options, run_tool
 from mmevit.datasets import generate_shapes_dataset
 from mmevit.models import build_model
 
@@ -46,18 +46,6 @@ def assert_post_processing_in_graph(onnx_file):
     graph = onnx.load(onnx_file).graph
     assert any(n.op_type == 'NonMaxSuppression' for n in graph.node)
     assert [o.name for o in graph.output][:2] == ['dets', 'labels']
-
-
-def loader_options(root, detection):
-    options = []
-    for loader in ('train', 'val', 'test'):
-        options += [f'{loader}_dataloader.dataset.data_root={root}',
-                    f'{loader}_dataloader.num_workers=0',
-                    f'{loader}_dataloader.persistent_workers=False']
-    if detection:
-        ann = root + 'annotations/instances_val.json'
-        options += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
-    return options
 
 
 # The demo models, trained briefly on a generated shapes set so that their detections and
