@@ -55,6 +55,54 @@ def torchscript_onnx_export() -> Iterator[None]:
             del symbolic_opset9._cast_Long
 
 
+def _scored_in_own_group(scores, group_ids, num_groups):
+    """Scores ``(B, N, 1)`` of boxes in groups ``(N, )`` (their pyramid levels, or the class
+    of a (RoI, class) pair) as ``(B, N, num_groups)``: a box scores in its own group only, -1
+    (below any threshold) in the others, so that a multi-class NMS runs within each group."""
+    groups = torch.arange(num_groups, device=scores.device, dtype=group_ids.dtype)
+    return torch.where(group_ids[:, None] == groups, scores, scores.new_tensor(-1.0))
+
+
+RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
+
+
+def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
+                            batch_img_metas=None, cfg=None, rescale=False, with_nms=True,
+                            **kwargs):
+    """mmdeploy's RPN export (its decoding) with mmdet's choice of proposals: NMS within each
+    level (the levels as NMS classes) and no objectness threshold, where mmdeploy suppresses
+    across levels and drops objectness below the deploy config's score threshold."""
+    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
+    from mmdeploy.codebase.mmdet.models.dense_heads import rpn_head
+    from mmdeploy.core import FUNCTION_REWRITER
+    from mmdeploy.mmcv.ops import multiclass_nms
+
+    ctx = FUNCTION_REWRITER.get_context()
+    cfg = self.test_cfg if cfg is None else cfg
+    nms_pre = cfg.get('nms_pre', -1)
+    decode = rpn_head.rpn_head__predict_by_feat
+    if not with_nms or nms_pre <= 0:
+        return _call_with_context(decode, ctx, self, cls_scores, bbox_preds, score_factors,
+                                  batch_img_metas, cfg, rescale, with_nms)
+    bboxes, scores = _call_with_context(decode, ctx, self, cls_scores, bbox_preds,
+                                        score_factors, batch_img_metas, cfg, rescale, False)
+    # each level gave its min(nms_pre, anchors) best boxes, level by level: their level ids
+    level_ids = torch.cat([
+        torch.zeros_like(cls_score[0, :self.num_base_priors].flatten()[:nms_pre]) + level
+        for level, cls_score in enumerate(cls_scores)])
+    if cfg.get('min_bbox_size', -1) >= 0:  # mmdet drops the boxes this small
+        sizes = bboxes[..., 2:] - bboxes[..., :2]
+        scores = torch.where((sizes > cfg.min_bbox_size).all(-1, keepdim=True), scores,
+                             scores.new_tensor(-1.0))
+    level_scores = _scored_in_own_group(scores, level_ids, len(cls_scores))
+    post_params = get_post_processing_params(ctx.cfg)
+    keep = cfg.get('max_per_img', post_params.keep_top_k)
+    return multiclass_nms(
+        bboxes, level_scores, keep, nms_type=cfg.nms.get('type', 'nms'),
+        iou_threshold=cfg.nms.get('iou_threshold', post_params.iou_threshold),
+        score_threshold=0.0, pre_top_k=-1, keep_top_k=keep)
+
+
 BBOX_HEAD_PREDICT = 'mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat'
 
 
@@ -84,11 +132,11 @@ def bbox_head_predict_per_class(self, rois, cls_scores, bbox_preds, batch_img_me
     bboxes = get_box_tensor(self.bbox_coder.decode(
         rois[..., 1:], bbox_preds, max_shape=batch_img_metas[0]['img_shape']))  # (B, N, C*4)
     batch_size = scores.shape[0]
-    classes = torch.arange(num_classes, device=scores.device)
     # the class of each (RoI, class) pair, by broadcasting: no RoI count in the graph
-    pair_class = (torch.zeros_like(scores[0], dtype=torch.long) + classes).reshape(-1, 1)
-    pair_scores = torch.where(pair_class == classes, scores.reshape(batch_size, -1, 1),
-                              scores.new_tensor(-1.0))  # (B, N*C, C)
+    pair_class = (torch.zeros_like(scores[0], dtype=torch.long)
+                  + torch.arange(num_classes, device=scores.device)).flatten()
+    pair_scores = _scored_in_own_group(scores.reshape(batch_size, -1, 1), pair_class,
+                                       num_classes)  # (B, N*C, C)
     post_params = get_post_processing_params(ctx.cfg)
     return multiclass_nms(
         bboxes.reshape(batch_size, -1, self.bbox_coder.encode_size), pair_scores,
@@ -128,44 +176,3 @@ def mmdet_two_stage_post_processing(backends=('onnxruntime', )) -> Iterator[None
     finally:
         for rewriter in rewriters.values():
             FUNCTION_REWRITER._registry.remove_record(rewriter)
-
-
-RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
-
-
-def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
-                            batch_img_metas=None, cfg=None, rescale=False, with_nms=True,
-                            **kwargs):
-    """mmdeploy's RPN export (its decoding) with mmdet's choice of proposals: NMS within each
-    level (the levels as NMS classes) and no objectness threshold, where mmdeploy suppresses
-    across levels and drops objectness below the deploy config's score threshold."""
-    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
-    from mmdeploy.codebase.mmdet.models.dense_heads import rpn_head
-    from mmdeploy.core import FUNCTION_REWRITER
-    from mmdeploy.mmcv.ops import multiclass_nms
-
-    ctx = FUNCTION_REWRITER.get_context()
-    cfg = self.test_cfg if cfg is None else cfg
-    nms_pre = cfg.get('nms_pre', -1)
-    decode = rpn_head.rpn_head__predict_by_feat
-    if not with_nms or nms_pre <= 0:
-        return _call_with_context(decode, ctx, self, cls_scores, bbox_preds, score_factors,
-                                  batch_img_metas, cfg, rescale, with_nms)
-    bboxes, scores = _call_with_context(decode, ctx, self, cls_scores, bbox_preds,
-                                        score_factors, batch_img_metas, cfg, rescale, False)
-    # each level gave its min(nms_pre, anchors) best boxes, level by level: their level ids
-    level_ids = torch.cat([
-        torch.zeros_like(cls_score[0, :self.num_base_priors].flatten()[:nms_pre]) + level
-        for level, cls_score in enumerate(cls_scores)])
-    levels = torch.arange(len(cls_scores), device=scores.device, dtype=level_ids.dtype)
-    valid = (level_ids[:, None] == levels)[None]  # (1, N, L)
-    if cfg.get('min_bbox_size', -1) >= 0:
-        sizes = bboxes[..., 2:] - bboxes[..., :2]
-        valid = valid & (sizes > cfg.min_bbox_size).all(-1, keepdim=True)
-    level_scores = torch.where(valid, scores, scores.new_tensor(-1.0))
-    post_params = get_post_processing_params(ctx.cfg)
-    keep = cfg.get('max_per_img', post_params.keep_top_k)
-    return multiclass_nms(
-        bboxes, level_scores, keep, nms_type=cfg.nms.get('type', 'nms'),
-        iou_threshold=cfg.nms.get('iou_threshold', post_params.iou_threshold),
-        score_threshold=0.0, pre_top_k=-1, keep_top_k=keep)
