@@ -81,15 +81,18 @@ def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
     cfg = self.test_cfg if cfg is None else cfg
     nms_pre = cfg.get('nms_pre', -1)
     decode = rpn_head.rpn_head__predict_by_feat
-    if not with_nms or nms_pre <= 0:
+    if not with_nms:
         return _call_with_context(decode, ctx, self, cls_scores, bbox_preds, score_factors,
                                   batch_img_metas, cfg, rescale, with_nms)
     bboxes, scores = _call_with_context(decode, ctx, self, cls_scores, bbox_preds,
                                         score_factors, batch_img_metas, cfg, rescale, False)
-    # each level gave its min(nms_pre, anchors) best boxes, level by level: their level ids
-    level_ids = torch.cat([
-        torch.zeros_like(cls_score[0, :self.num_base_priors].flatten()[:nms_pre]) + level
-        for level, cls_score in enumerate(cls_scores)])
+    # each level gave its best min(nms_pre, anchors) boxes (all with nms_pre <= 0), level by
+    # level: their level ids
+    level_ids = []
+    for level, cls_score in enumerate(cls_scores):
+        anchors = cls_score[0, :self.num_base_priors].flatten()
+        level_ids.append(torch.zeros_like(anchors[:nms_pre] if nms_pre > 0 else anchors) + level)
+    level_ids = torch.cat(level_ids)
     if cfg.get('min_bbox_size', -1) >= 0:  # mmdet drops the boxes this small
         sizes = bboxes[..., 2:] - bboxes[..., :2]
         scores = torch.where((sizes > cfg.min_bbox_size).all(-1, keepdim=True), scores,

@@ -135,9 +135,11 @@ def test_trained_mask_rcnn_exports_close_to_pytorch(trained, tmp_path):
     assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
 
 
-# mmdet's class-specific box head against its rewritten form, on random RoIs and predictions
-# in .venv-deploy: prints "NAME: M of N match mmdet's K" for ours and for mmdeploy's own
-BOX_HEAD_CHECK = """
+# mmdet's two-stage post-processing against its rewritten forms (mmevit's rewriters and
+# mmdeploy's own), on random predictions in .venv-deploy: the RPN's proposals from five levels
+# of anchors and a class-specific box head's detections from random RoIs. Prints
+# "HEAD REWRITERS: M of N match mmdet's K" for each.
+POST_PROCESSING_CHECK = """
 import contextlib
 import sys
 
@@ -147,13 +149,46 @@ import mmdeploy.mmcv.ops  # noqa: F401
 import torch
 from mmdeploy.core import RewriterContext
 from mmdeploy.utils import load_config
+from mmdet.models.dense_heads import RPNHead
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 from mmengine.config import ConfigDict
 
 from mmevit.deploy.mmdeploy_compat import mmdet_two_stage_post_processing
 
 deploy_cfg = load_config(sys.argv[1])[0]
+
+
+def compare(head_name, predict, ref, with_labels):
+    for name, ours in (('ours', mmdet_two_stage_post_processing),
+                       ('mmdeploy', contextlib.nullcontext)):
+        with torch.no_grad(), ours(), RewriterContext(cfg=deploy_cfg, backend='onnxruntime'):
+            dets, labels = predict()
+        keep = dets[0, :, 4] > 0
+        dets, labels = dets[0, keep], labels[0, keep]
+        same = (((dets[:, None, :4] - ref.bboxes[None]).abs() < 1e-3).all(-1)
+                & ((dets[:, None, 4] - ref.scores[None]).abs() < 1e-5))
+        if with_labels:
+            same &= labels[:, None] == ref.labels[None]
+        print(f"{head_name} {name}: {int(same.any(1).sum())} of {len(dets)} "
+              f"match mmdet's {len(ref)}")
+
+
 torch.manual_seed(0)
+strides, size = [4, 8, 16, 32, 64], 128
+rpn = RPNHead(in_channels=8, feat_channels=8, anchor_generator=dict(
+    type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0], strides=strides)).eval()
+cls_scores = [torch.randn(1, 3, size // s, size // s) * 3 for s in strides]
+bbox_preds = [torch.randn(1, 12, size // s, size // s) * 0.5 for s in strides]
+meta = [dict(img_shape=(size, size))]
+# nms_pre=200 keeps fewer boxes than some levels have anchors; -1 keeps all
+for nms_pre in (200, -1):
+    cfg = ConfigDict(nms_pre=nms_pre, max_per_img=300, min_bbox_size=0,
+                     nms=dict(type='nms', iou_threshold=0.7))
+    compare(f'rpn_nms_pre={nms_pre}',
+            lambda: rpn.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=meta, cfg=cfg),
+            rpn.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=meta, cfg=cfg)[0],
+            False)
+
 head = Shared2FCBBoxHead(in_channels=8, fc_out_channels=16, roi_feat_size=7, num_classes=3,
                          bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[0.] * 4,
                                          target_stds=[0.1, 0.1, 0.2, 0.2]),
@@ -164,35 +199,43 @@ rois = torch.cat([torch.zeros(n, 1), xy, xy + 20 + torch.rand(n, 2) * 60], 1)
 cls_scores, bbox_preds = torch.randn(n, 4) * 3, torch.randn(n, 12)
 cfg = ConfigDict(score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
 meta = [dict(img_shape=(320, 320))]
-ref = head.predict_by_feat((rois, ), (cls_scores, ), (bbox_preds, ), meta, cfg)[0]
-for name, ours in (('ours', mmdet_two_stage_post_processing),
-                   ('mmdeploy', contextlib.nullcontext)):
-    with torch.no_grad(), ours(), RewriterContext(cfg=deploy_cfg, backend='onnxruntime'):
-        dets, labels = head.predict_by_feat(rois[None], cls_scores[None], bbox_preds[None],
-                                            meta, cfg)
-    keep = dets[0, :, 4] > 0
-    dets, labels = dets[0, keep], labels[0, keep]
-    same = (((dets[:, None, :4] - ref.bboxes[None]).abs() < 1e-3).all(-1)
-            & ((dets[:, None, 4] - ref.scores[None]).abs() < 1e-5)
-            & (labels[:, None] == ref.labels[None]))
-    print(f"{name}: {int(same.any(1).sum())} of {len(dets)} match mmdet's {len(ref)}")
+compare('box_head', lambda: head.predict_by_feat(rois[None], cls_scores[None],
+                                                 bbox_preds[None], meta, cfg),
+        head.predict_by_feat((rois, ), (cls_scores, ), (bbox_preds, ), meta, cfg)[0], True)
 """
 
 
-def test_class_specific_box_head_exports_mmdets_detections():
-    """mmdeploy gives each RoI's top-class box to every class; mmevit's rewriter keeps a box
-    per class as mmdet does (with mmdeploy's own, fewer detections match)."""
+@pytest.fixture(scope='module')
+def post_processing_counts():
+    """``(head, rewriters) -> (matched, count, mmdet's count)`` from POST_PROCESSING_CHECK."""
     proc = subprocess.run(
-        [DEPLOY_PYTHON, '-c', BOX_HEAD_CHECK,
+        [DEPLOY_PYTHON, '-c', POST_PROCESSING_CHECK,
          osp.join(REPO_ROOT, 'configs', 'deploy', 'instance-seg_onnxruntime_dynamic.py')],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    counts = {line.split(':')[0]: [int(w) for w in line.split() if w.isdigit()]
-              for line in proc.stdout.splitlines() if ' match ' in line}
-    matched, count, expected = counts['ours']
+    return {tuple(line.split(':')[0].split()): [int(w) for w in line.split(':')[1].split()
+                                                 if w.isdigit()]
+            for line in proc.stdout.splitlines() if ' match ' in line}
+
+
+def test_rpn_exports_mmdets_proposals(post_processing_counts):
+    """mmdeploy's RPN suppresses across levels and drops objectness below the deploy config's
+    score threshold; mmevit's rewriter suppresses within each level without a threshold, as
+    mmdet does, so every proposal is mmdet's."""
+    for nms_pre in (200, -1):  # some levels' best boxes, all boxes
+        matched, count, expected = post_processing_counts[f'rpn_nms_pre={nms_pre}', 'ours']
+        assert matched == count == expected > 0, nms_pre
+        matched, count, expected = post_processing_counts[f'rpn_nms_pre={nms_pre}', 'mmdeploy']
+        assert matched < expected, nms_pre  # the difference the rewriter removes is there
+
+
+def test_class_specific_box_head_exports_mmdets_detections(post_processing_counts):
+    """mmdeploy gives each RoI's top-class box to every class; mmevit's rewriter keeps a box
+    per class as mmdet does (with mmdeploy's own, fewer detections match)."""
+    matched, count, expected = post_processing_counts['box_head', 'ours']
     assert matched == count == expected > 0
-    matched, count, expected = counts['mmdeploy']
-    assert matched < expected  # the difference the rewriter removes is there to remove
+    matched, count, expected = post_processing_counts['box_head', 'mmdeploy']
+    assert matched < expected
 
 
 def test_static_segmentation_model_equals_pytorch(shapes_root, tmp_path):
