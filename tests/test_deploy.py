@@ -155,3 +155,89 @@ def test_mmdeploy_compat_is_applied_only_inside_its_block(monkeypatch):
         assert _cast_Long(Graph(), 'x', False) == ('Cast', 'x', {'to_i': 7})  # int64
     assert calls == [dict(dynamo=False), dict(dynamo=True)]
     assert torch.onnx.export is original and hasattr(opset9, '_cast_Long') == had_cast
+
+
+@pytest.mark.parametrize('arch', ['b0', 'm0'])
+def test_linear_attention_layers_are_found_by_name_in_torchscript_exports(arch):
+    """fp16 TensorRT engines keep LiteMLA's attention in fp32 by layer name (TensorRT names its
+    layers after the ONNX nodes of mmdeploy's TorchScript export): every attention product and
+    normaliser, no convolution; nothing in the M-series."""
+    import io
+
+    import onnx
+    from mmevit.deploy.mmdeploy_compat import is_linear_attention_layer
+    backbone = plain_backbone(arch)
+    exported = io.BytesIO()
+    torch.onnx.export(backbone, image(64, 96), exported, dynamo=False, opset_version=11)
+    nodes = onnx.load_from_string(exported.getvalue()).graph.node
+    picked = [n for n in nodes if is_linear_attention_layer(n.name)]
+    attentions = sum(isinstance(m, LiteMLA) for m in backbone.modules())
+    if arch == 'm0':
+        assert attentions == 0 and picked == []
+        return
+    matmuls = [n for n in nodes if n.op_type == 'MatMul']
+    assert attentions > 0 and len(matmuls) == 2 * attentions  # two products per attention
+    assert all(is_linear_attention_layer(n.name) for n in matmuls)
+    assert sum(n.op_type == 'Div' for n in picked) == attentions  # the normalisers
+    assert sum(n.op_type == 'Relu' for n in picked) == 2 * attentions  # the kernels of q, k
+    assert not any(n.op_type in ('Conv', 'BatchNormalization') for n in picked)
+
+
+def test_tensorrt_fp16_builds_pin_the_linear_attention(monkeypatch):
+    """The builder hook on TensorRT's Python API (a stand-in here: no TensorRT without a GPU):
+    in fp16 builds it pins the attention's float layers to fp32 and asks TensorRT to obey,
+    leaves fp32 builds alone, and is gone after the block."""
+    import sys
+    import types
+    from mmevit.deploy.mmdeploy_compat import tensorrt_linear_attention_in_fp32
+    trt = types.SimpleNamespace(float32='float32', int32='int32',
+                                BuilderFlag=types.SimpleNamespace(
+                                    FP16='FP16', OBEY_PRECISION_CONSTRAINTS='OBEY'))
+
+    class Builder:
+        def build_serialized_network(self, network, config):
+            return 'engine'
+
+    class Layer:
+        def __init__(self, name, dtype):
+            self.name, self.precision, self.num_outputs = name, None, 1
+            self.outputs = [types.SimpleNamespace(dtype=dtype)]
+            self.output_types = {}
+
+        def get_output(self, i):
+            return self.outputs[i]
+
+        def set_output_type(self, i, dtype):
+            self.output_types[i] = dtype
+
+    class Config:
+        def __init__(self, *flags):
+            self.flags = set(flags)
+
+        def get_flag(self, flag):
+            return flag in self.flags
+
+        def set_flag(self, flag):
+            self.flags.add(flag)
+
+    def network():
+        prefix = '/backbone/stages.3/stages.3.1/context_module/main'
+        layers = [Layer(f'{prefix}/MatMul', 'float32'), Layer(f'{prefix}/Div', 'float32'),
+                  Layer(f'{prefix}/Shape', 'int32'), Layer(f'{prefix}/qkv/conv/Conv', 'float32'),
+                  Layer('/backbone/stages.3/stages.3.1/local_module/main/Conv', 'float32')]
+        return types.SimpleNamespace(num_layers=len(layers), get_layer=layers.__getitem__,
+                                     layers=layers)
+
+    trt.Builder = Builder
+    original = Builder.build_serialized_network
+    monkeypatch.setitem(sys.modules, 'tensorrt', trt)
+    fp16, fp32 = network(), network()
+    fp16_config, fp32_config = Config('FP16'), Config()
+    with tensorrt_linear_attention_in_fp32():
+        assert Builder().build_serialized_network(fp16, fp16_config) == 'engine'
+        assert Builder().build_serialized_network(fp32, fp32_config) == 'engine'
+    assert [layer.precision for layer in fp16.layers] == ['float32', 'float32', None, None, None]
+    assert [layer.output_types for layer in fp16.layers] == [{0: 'float32'}] * 2 + [{}] * 3
+    assert fp16_config.flags == {'FP16', 'OBEY'}
+    assert all(layer.precision is None for layer in fp32.layers) and fp32_config.flags == set()
+    assert Builder.build_serialized_network is original

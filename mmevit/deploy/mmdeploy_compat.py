@@ -11,11 +11,13 @@ its exports differ from mmdet, in one place, applied only around its exports.
 afterwards. :func:`mmdet_two_stage_post_processing` replaces, for the same block, the two
 rewriters through which mmdeploy's two-stage detectors differ from mmdet's (the RPN's NMS and
 objectness threshold, the box head's one box per RoI). ``tools/deployment/deploy.py`` wraps
-mmdeploy's ``torch2onnx`` in both.
+mmdeploy's ``torch2onnx`` in both, and its TensorRT conversion in
+:func:`tensorrt_linear_attention_in_fp32` (mmdeploy has no per-layer precision setting).
 """
 import contextlib
 import functools
 import importlib
+import re
 from typing import Iterator
 
 import torch
@@ -179,3 +181,45 @@ def mmdet_two_stage_post_processing(backends=('onnxruntime', )) -> Iterator[None
     finally:
         for rewriter in rewriters.values():
             FUNCTION_REWRITER._registry.remove_record(rewriter)
+
+
+# TensorRT's ONNX parser names its layers after the ONNX nodes, which the TorchScript exporter
+# names after module paths: LiteMLA's attention is what the LiteMLA (``main`` of a
+# LiteMLABlock's ``context_module``) computes outside its convolutions (qkv, aggreg, proj).
+_LINEAR_ATTENTION_LAYER = re.compile(r'/context_module/main/(?!qkv/|aggreg|proj/)')
+
+
+def is_linear_attention_layer(name: str) -> bool:
+    """Whether an ONNX node or TensorRT layer of that name computes LiteMLA's attention."""
+    return _LINEAR_ATTENTION_LAYER.search(name) is not None
+
+
+@contextlib.contextmanager
+def tensorrt_linear_attention_in_fp32() -> Iterator[None]:
+    """Inside the block, fp16 TensorRT engines keep LiteMLA's attention in fp32, as mmevit's
+    PyTorch path does under autocast: its normaliser overflows in fp16 (mit-han-lab/efficientvit
+    issue 116). mmdeploy 1.3.1 builds engines without a per-layer precision setting, so the
+    builder pins, just before building, the float layers :func:`is_linear_attention_layer`
+    names (and asks TensorRT to obey that)."""
+    import tensorrt as trt
+    original = trt.Builder.build_serialized_network
+
+    @functools.wraps(original)
+    def build_serialized_network(builder, network, config):
+        if config.get_flag(trt.BuilderFlag.FP16):
+            for index in range(network.num_layers):
+                layer = network.get_layer(index)
+                outputs = [layer.get_output(i) for i in range(layer.num_outputs)]
+                if (is_linear_attention_layer(layer.name)
+                        and all(t.dtype == trt.float32 for t in outputs)):
+                    layer.precision = trt.float32
+                    for i in range(layer.num_outputs):
+                        layer.set_output_type(i, trt.float32)
+            config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+        return original(builder, network, config)
+
+    trt.Builder.build_serialized_network = build_serialized_network
+    try:
+        yield
+    finally:
+        trt.Builder.build_serialized_network = original

@@ -257,16 +257,17 @@ def seeded_checkpoint(config, path, options):
     return str(path)
 
 
-@pytest.mark.parametrize('deploy_config, config, model_options', [
-    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_b1_1x.py', {}),
+@pytest.mark.parametrize('deploy_config, config, arch, model_options', [
+    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_b1_1x.py', 'b1', {}),
     # 3 classes: random softmax scores over COCO's 81 stay under the 0.05 score threshold
-    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py',
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py', 'l1',
      {'model.roi_head.bbox_head.num_classes': 3, 'model.roi_head.mask_head.num_classes': 3}),
 ])
-def test_b_and_l_detectors_export_end_to_end(deploy_config, config, model_options, shapes_root,
-                                             tmp_path):
+def test_b_and_l_detectors_export_end_to_end(deploy_config, config, arch, model_options,
+                                             shapes_root, tmp_path):
     """The COCO configs of the B/L families (linear attention), COCO-sized inputs scaled down
-    to keep the test short."""
+    to keep the test short. The attention's nodes carry the names by which fp16 TensorRT
+    engines keep it in fp32."""
     work = str(tmp_path / 'deploy')
     checkpoint = seeded_checkpoint(config, tmp_path / 'model.pth', model_options)
     output = deploy(deploy_config, config, checkpoint,
@@ -275,6 +276,14 @@ def test_b_and_l_detectors_export_end_to_end(deploy_config, config, model_option
                     *[f'{key}={value}' for key, value in model_options.items()])
     assert detections_compared(output, 0.0) > 0
     assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
+    import onnx
+    from mmevit.deploy.mmdeploy_compat import is_linear_attention_layer
+    from mmevit.models import build_backbone
+    from mmevit.models.backbones.efficientvit_mit import LiteMLA
+    attentions = sum(isinstance(m, LiteMLA) for m in build_backbone(arch).modules())
+    products = [n for n in onnx.load(osp.join(work, 'end2end.onnx')).graph.node
+                if n.op_type == 'MatMul' and is_linear_attention_layer(n.name)]
+    assert len(products) == 2 * attentions > 0
 
 
 def test_deployment_benchmark_rows(tmp_path):

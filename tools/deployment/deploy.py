@@ -6,8 +6,8 @@ against PyTorch on an image.
         configs/deploy/detection_onnxruntime_static.py configs/retinanet_evit_m4_1x.py \\
         CHECKPOINT IMAGE --work-dir work_dirs/deploy/retinanet_m4
 
-Writes ``end2end.onnx`` (and, for TensorRT deploy configs, ``end2end.engine``) to the work
-dir, then runs the backend model and the PyTorch model on IMAGE through mmdeploy's task
+Writes ``end2end.onnx`` (and, for TensorRT deploy configs, ``end2end.engine``, whose fp16
+form keeps LiteMLA's attention in fp32) to the work dir, then runs the backend model and the PyTorch model on IMAGE through mmdeploy's task
 processor (the same pre- and post-processing as ``tools/test.py``) and compares them:
 detections above ``--score-thr`` (same labels, scores within ``--score-tol``, boxes within
 ``--box-tol`` pixels, matched in any order; masks by IoU of at least ``--mask-iou``) or label
@@ -30,6 +30,7 @@ from mmengine.config import DictAction
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
 from mmevit.deploy.mmdeploy_compat import (mmdet_two_stage_post_processing,
+                                           tensorrt_linear_attention_in_fp32,
                                            torchscript_onnx_export)
 
 
@@ -46,8 +47,9 @@ def parse_args():
     parser.add_argument('--score-tol', type=float, default=1e-3)
     parser.add_argument('--box-tol', type=float, default=1.0, help='pixels')
     parser.add_argument('--min-matched', type=float, default=1.0,
-                        help='least share of detections with a counterpart (below 1 for '
-                        'two-stage detectors: README "Deployment")')
+                        help='least share of detections with a counterpart (below 1 only '
+                        'for weakly trained models whose scores nearly tie: README '
+                        '"Deployment")')
     parser.add_argument('--mask-iou', type=float, default=0.9,
                         help='instance masks: least IoU with PyTorch\'s')
     parser.add_argument('--pixel-agreement', type=float, default=0.999,
@@ -73,8 +75,9 @@ def to_backend(args, deploy_cfg, model_cfg) -> list:
     files = [osp.join(args.work_dir, onnx_file)]
     if get_backend(deploy_cfg).value == 'tensorrt':
         from mmdeploy.apis.utils import to_backend as convert
-        files = convert(get_backend(deploy_cfg), files, args.work_dir, deploy_cfg,
-                        device=args.device)
+        with tensorrt_linear_attention_in_fp32():
+            files = convert(get_backend(deploy_cfg), files, args.work_dir, deploy_cfg,
+                            device=args.device)
     return files
 
 
@@ -101,7 +104,9 @@ def compare_detections(backend, pytorch, args) -> tuple:
 
 def evaluate(model, model_cfg, input_shape) -> dict:
     """The metrics of ``model`` on the model config's test set. A static-shape backend model
-    sees its images resized to ``input_shape`` as mmdeploy's own input pipeline does."""
+    sees its images resized (and padded) to ``input_shape`` as mmdeploy's input pipeline makes
+    them (``process_model_config`` of its mmdet and mmseg task processors, which would also
+    drop the annotations the evaluation needs)."""
     from mmengine.evaluator import Evaluator
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
@@ -110,6 +115,10 @@ def evaluate(model, model_cfg, input_shape) -> dict:
         for transform in loader_cfg.dataset.pipeline:
             if transform.type == 'Resize':
                 transform.update(scale=tuple(input_shape), keep_ratio=False)
+            elif transform.type in ('LetterResize', 'YOLOv5KeepRatioResize'):
+                transform.update(scale=tuple(input_shape))
+            elif transform.type == 'Pad' and 'size' in transform:
+                transform.update(size=tuple(input_shape))
     with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
         loader = Runner.build_dataloader(loader_cfg)
         evaluator = Evaluator(copy.deepcopy(model_cfg.test_evaluator))
