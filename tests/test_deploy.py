@@ -12,7 +12,7 @@ from mmevit.deploy import (TensorForward, deployed_copy, export_onnx, fast_path,
 from mmevit.models import ARCHS, build_backbone
 from mmevit.models.backbones.efficientvit_mit import LiteMLA
 from mmevit.models.backbones.efficientvit_msra import (CascadedGroupAttention, ConvNorm,
-                                                    Residual)
+                                                       Residual)
 from mmevit.testing import randomize_batchnorm
 
 
@@ -241,3 +241,51 @@ def test_tensorrt_fp16_builds_pin_the_linear_attention(monkeypatch):
     assert fp16_config.flags == {'FP16', 'OBEY'}
     assert all(layer.precision is None for layer in fp32.layers) and fp32_config.flags == set()
     assert Builder.build_serialized_network is original
+
+
+def _deploy_tool():
+    """tools/deployment/deploy.py as a module (its mmdeploy imports are inside functions)."""
+    import importlib.util
+    import os.path as osp
+
+    from conftest import REPO_ROOT
+    spec = importlib.util.spec_from_file_location(
+        'deploy_tool', osp.join(REPO_ROOT, 'tools', 'deployment', 'deploy.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_deploy_checks_refuse_to_pass_on_nothing_compared():
+    """deploy.py's verdicts: matching detections pass, a box 2 px off does not, and an image
+    or test set without detections is no evidence (it once printed '0 of 0 ... match')."""
+    import argparse
+
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    tool = _deploy_tool()
+    args = argparse.Namespace(score_thr=0.3, score_tol=1e-3, box_tol=1.0, min_matched=1.0,
+                              mask_iou=0.9)
+
+    def sample(scores, boxes):
+        result = DetDataSample()
+        result.pred_instances = InstanceData(scores=torch.tensor(scores),
+                                             bboxes=torch.tensor(boxes),
+                                             labels=torch.zeros(len(scores), dtype=torch.long))
+        return result
+
+    pytorch = sample([0.9, 0.2], [[10., 10., 50., 50.], [0., 0., 5., 5.]])
+    summary, problem = tool.check_detections(
+        sample([0.9], [[10.5, 10., 50., 50.]]), pytorch, args)
+    assert problem == '' and summary.startswith("1 of 1 detections above 0.3 match PyTorch's 1")
+    _, problem = tool.check_detections(sample([0.9], [[12., 10., 50., 50.]]), pytorch, args)
+    assert '0 of 1 detections' in problem
+    args.score_thr = 0.95
+    _, problem = tool.check_detections(sample([0.9], [[10., 10., 50., 50.]]), pytorch, args)
+    assert 'no detection above 0.95 in either model: nothing to compare' in problem
+
+    metrics = {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.7}
+    assert tool.check_metrics(dict(metrics), metrics, 1e-3) == ''
+    assert tool.check_metrics(dict(metrics, **{'coco/bbox_mAP': 0.49}), metrics,
+                              1e-3).endswith(': coco/bbox_mAP')
+    assert 'nothing to compare' in tool.check_metrics({}, {}, 1e-3)

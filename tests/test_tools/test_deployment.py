@@ -116,11 +116,15 @@ def test_trained_demo_model_exports_with_pytorchs_outputs_and_metrics(
         assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
 
 
-@pytest.mark.slow  # trains Mask R-CNN for a bound on mmdeploy's box-head difference
+@pytest.mark.slow  # trains Mask R-CNN for a bound, not an equality (see the docstring)
 def test_trained_mask_rcnn_exports_close_to_pytorch(trained, tmp_path):
-    """mmdeploy's box-head rewriter gives each RoI's top-class box to every class where mmdet
-    decodes one per class (README "Deployment"): the difference is bounded here, so that it
-    cannot grow unseen, until a per-class rewriter replaces it."""
+    """Briefly trained, Mask R-CNN's box head gives many RoIs exactly the same scores (its
+    features are zero after the ReLUs, so every class score is the bias's: e.g. 0.24512 for
+    four RoIs of one image), and NMS keeps a different one of those equal-scoring boxes in
+    onnxruntime than in PyTorch (their tie-break orders differ), which changes the boxes it
+    suppresses next and the metrics. Measured on 48 images: still so after 9 to 24 epochs
+    (README "Deployment"); the fully trained demo equals PyTorch on all 12 metrics. So this
+    bounds the difference, that it cannot grow unseen."""
     config, checkpoint, root = trained('mask_rcnn')
     work = str(tmp_path / 'deploy')
     output = deploy('instance-seg_onnxruntime_dynamic.py', config, checkpoint,
@@ -213,9 +217,12 @@ def post_processing_counts():
          osp.join(REPO_ROOT, 'configs', 'deploy', 'instance-seg_onnxruntime_dynamic.py')],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return {tuple(line.split(':')[0].split()): [int(w) for w in line.split(':')[1].split()
-                                                 if w.isdigit()]
-            for line in proc.stdout.splitlines() if ' match ' in line}
+    counts = {}
+    for line in proc.stdout.splitlines():
+        if ' match ' in line:
+            name, numbers = line.split(':')
+            counts[tuple(name.split())] = [int(w) for w in numbers.split() if w.isdigit()]
+    return counts
 
 
 def test_rpn_exports_mmdets_proposals(post_processing_counts):

@@ -7,16 +7,17 @@ against PyTorch on an image.
         CHECKPOINT IMAGE --work-dir work_dirs/deploy/retinanet_m4
 
 Writes ``end2end.onnx`` (and, for TensorRT deploy configs, ``end2end.engine``, whose fp16
-form keeps LiteMLA's attention in fp32) to the work dir, then runs the backend model and the PyTorch model on IMAGE through mmdeploy's task
-processor (the same pre- and post-processing as ``tools/test.py``) and compares them:
-detections above ``--score-thr`` (same labels, scores within ``--score-tol``, boxes within
-``--box-tol`` pixels, matched in any order; masks by IoU of at least ``--mask-iou``) or label
-maps (share of equal pixels at least ``--pixel-agreement``). With ``--eval`` both models are
-also evaluated on the model config's test set (``test_dataloader`` and ``test_evaluator``, as
-``tools/test.py`` does) and every metric must agree within ``--metric-tol``. The last line
-says what was compared; the exit code is 1 when they differ. The ONNX export runs with
-torch's TorchScript exporter, which mmdeploy's rewriters need
-(:func:`mmevit.deploy.mmdeploy_compat.torchscript_onnx_export`).
+form keeps LiteMLA's attention in fp32) to the work dir, then runs the backend model and the
+PyTorch model on IMAGE through mmdeploy's task processor (the same pre- and post-processing
+as ``tools/test.py``) and compares them: detections above ``--score-thr`` (same labels,
+scores within ``--score-tol``, boxes within ``--box-tol`` pixels, matched in any order; masks
+by IoU of at least ``--mask-iou``) or label maps (share of equal pixels at least
+``--pixel-agreement``). With ``--eval`` both models are also evaluated on the model config's
+test set (``test_dataloader`` and ``test_evaluator``, as ``tools/test.py`` does) and every
+metric must agree within ``--metric-tol``. The last line says what was compared; the exit
+code is 1 when they differ or when nothing was compared (no detection above the threshold,
+no metric). The ONNX export runs with torch's TorchScript exporter, which mmdeploy's
+rewriters need (:func:`mmevit.deploy.mmdeploy_compat.torchscript_onnx_export`).
 """
 import argparse
 import copy
@@ -143,6 +144,42 @@ def differing_metrics(backend: dict, pytorch: dict, tol: float) -> list:
     return differing
 
 
+def check_detections(backend, pytorch, args) -> tuple:
+    """(what was compared, the problem or '') for two ``DetDataSample``s of one image."""
+    matched, count, expected, worst_iou = compare_detections(backend, pytorch, args)
+    summary = (f'{matched} of {count} detections above {args.score_thr} match PyTorch\'s '
+               f'{expected}')
+    if not max(count, expected):
+        return summary, (f'no detection above {args.score_thr} in either model: nothing to '
+                         'compare (lower --score-thr or take another image)')
+    share = matched / max(count, expected)
+    if share < args.min_matched:
+        return summary, f'{summary} ({share:.1%}, --min-matched {args.min_matched:.1%})'
+    if worst_iou < args.mask_iou:
+        return summary, f'a matched detection\'s mask overlaps PyTorch\'s by IoU {worst_iou:.3f}'
+    return summary, ''
+
+
+def check_label_maps(backend, pytorch, args) -> tuple:
+    """(what was compared, the problem or '') for two ``SegDataSample``s of one image."""
+    a, b = (r.pred_sem_seg.data for r in (backend, pytorch))
+    agreement = float((a == b).float().mean()) if a.shape == b.shape else 0.0
+    problem = ('' if agreement >= args.pixel_agreement else
+               f'{agreement:.4%} of the pixels equal PyTorch\'s')
+    return f'label map equals PyTorch\'s on {agreement:.4%} of the pixels', problem
+
+
+def check_metrics(backend: dict, pytorch: dict, tol: float) -> str:
+    """The problem with two test-set evaluations, or ''."""
+    if not pytorch:
+        return ('the test set gave no metrics (mmdet\'s COCO metric gives none when no image '
+                'has a detection): nothing to compare')
+    differing = differing_metrics(backend, pytorch, tol)
+    if differing:
+        return f'test-set metrics differ from PyTorch\'s: {", ".join(differing)}'
+    return ''
+
+
 def main():
     args = parse_args()
     from mmdeploy.apis.utils import build_task_processor
@@ -157,31 +194,15 @@ def main():
     data, _ = processor.create_input(args.image, get_input_shape(deploy_cfg))
     with torch.no_grad():
         results = [model.test_step(data)[0] for model in (backend, pytorch)]
-    if 'pred_instances' in results[0]:
-        matched, count, expected, worst_iou = compare_detections(*results, args)
-        share = matched / max(count, expected) if max(count, expected) else 1.0
-        summary = (f'{matched} of {count} detections above {args.score_thr} match PyTorch\'s '
-                   f'{expected}')
-        problem = ''
-        if share < args.min_matched:
-            problem = f'{summary} ({share:.1%}, --min-matched {args.min_matched:.1%})'
-        elif worst_iou < args.mask_iou:
-            problem = f'a matched detection\'s mask overlaps PyTorch\'s by IoU {worst_iou:.3f}'
-    else:
-        a, b = (r.pred_sem_seg.data for r in results)
-        agreement = float((a == b).float().mean()) if a.shape == b.shape else 0.0
-        problem = ('' if agreement >= args.pixel_agreement else
-                   f'{agreement:.4%} of the pixels equal PyTorch\'s')
-        summary = f'label map equals PyTorch\'s on {agreement:.4%} of the pixels'
+    check = check_detections if 'pred_instances' in results[0] else check_label_maps
+    summary, problem = check(*results, args)
     if args.eval:
         metrics = [evaluate(model, model_cfg, get_input_shape(deploy_cfg))
                    for model in (backend, pytorch)]
         print('| metric | backend | PyTorch |\n|---|---|---|')
         for name, value in metrics[1].items():
             print(f'| {name} | {metrics[0].get(name)} | {value} |')
-        differing = differing_metrics(*metrics, args.metric_tol)
-        if differing and not problem:
-            problem = f'test-set metrics differ from PyTorch\'s: {", ".join(differing)}'
+        problem = problem or check_metrics(*metrics, args.metric_tol)
         summary += f'; {len(metrics[1])} test-set metrics equal PyTorch\'s'
     if problem:
         print(f'{files[-1]}: MISMATCH: {problem}')

@@ -8,6 +8,7 @@ from conftest import pretrained_backbone, relative_error
 from mmevit.models import EfficientViTB
 from mmevit.models.backbones.efficientvit_mit import LiteMLA
 
+
 def build_pretrained(arch, checkpoint, **kwargs):
     return pretrained_backbone(arch, checkpoint, scope='mmseg', type='EfficientViTB', **kwargs)
 

@@ -50,5 +50,3 @@ def test_checkpoint_of_another_arch_or_family_is_refused(official_checkpoint, tm
     with pytest.raises(ValueError, match="shape mismatch at 'stem.in_conv.conv.weight': "
                                          r'checkpoint has \(16, 3, 3, 3\)'):
         build_pretrained('l1', official_checkpoint('efficientvit_b1'))
-
-

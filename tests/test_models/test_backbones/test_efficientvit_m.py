@@ -7,6 +7,7 @@ import torch
 from conftest import pretrained_backbone
 from mmevit.models import EfficientViTM
 
+
 def build_pretrained(arch, checkpoint, **kwargs):
     return pretrained_backbone(arch, checkpoint, scope='mmdet', type='EfficientViTM', **kwargs)
 
