@@ -118,9 +118,9 @@ def test_trained_demo_model_exports_with_pytorchs_outputs_and_metrics(
 
 @pytest.mark.slow  # trains Mask R-CNN for a bound, not an equality (see the docstring)
 def test_trained_mask_rcnn_exports_close_to_pytorch(trained, tmp_path):
-    """Briefly trained, Mask R-CNN's box head gives many RoIs exactly the same scores (its
-    features are zero after the ReLUs, so every class score is the bias's: e.g. 0.24512 for
-    four RoIs of one image), and NMS keeps a different one of those equal-scoring boxes in
+    """Briefly trained, Mask R-CNN's box head gives many RoIs exactly the same scores (their
+    features are all zero after its first fully connected layer's ReLU, so the rest of the
+    head gives them one output), and NMS keeps a different one of those equal-scoring boxes in
     onnxruntime than in PyTorch (their tie-break orders differ), which changes the boxes it
     suppresses next and the metrics. Measured on 48 images: still so after 9 to 24 epochs
     (README "Deployment"); the fully trained demo equals PyTorch on all 12 metrics. So this
