@@ -264,33 +264,78 @@ def seeded_checkpoint(config, path, options):
     return str(path)
 
 
-@pytest.mark.parametrize('deploy_config, config, arch, model_options', [
+# 3 classes: random softmax scores over COCO's 81 stay under the 0.05 score threshold
+THREE_CLASSES = {'model.roi_head.bbox_head.num_classes': 3,
+                 'model.roi_head.mask_head.num_classes': 3}
+# Each family's shipped config, besides the trained demo models above: deploy config, model
+# config, backbone, options (inputs scaled down to keep the test short)
+FAMILIES = [
     ('detection_onnxruntime_dynamic.py', 'retinanet_evit_b1_1x.py', 'b1', {}),
-    # 3 classes: random softmax scores over COCO's 81 stay under the 0.05 score threshold
-    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py', 'l1',
-     {'model.roi_head.bbox_head.num_classes': 3, 'model.roi_head.mask_head.num_classes': 3}),
-])
-def test_b_and_l_detectors_export_end_to_end(deploy_config, config, arch, model_options,
-                                             shapes_root, tmp_path):
-    """The COCO configs of the B/L families (linear attention), COCO-sized inputs scaled down
-    to keep the test short. The attention's nodes carry the names by which fp16 TensorRT
-    engines keep it in fp32."""
-    work = str(tmp_path / 'deploy')
-    checkpoint = seeded_checkpoint(config, tmp_path / 'model.pth', model_options)
-    output = deploy(deploy_config, config, checkpoint,
-                    osp.join(shapes_root, 'images', 'val', '000000.png'), work,
-                    '--score-thr', '0.0', '--cfg-options', 'test_pipeline.1.scale=(320,256)',
-                    *[f'{key}={value}' for key, value in model_options.items()])
-    assert detections_compared(output, 0.0) > 0
-    assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
+    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_l1_1x.py', 'l1', {}),
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_m4_1x.py', 'm4', THREE_CLASSES),
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_b1_1x.py', 'b1', THREE_CLASSES),
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py', 'l1', THREE_CLASSES),
+    ('segmentation_onnxruntime_dynamic.py', 'efficientvit_seg_l1_cityscapes.py', 'l1', {}),
+]
+# In one .venv-deploy process (one interpreter start): for each run, seeded weights, then
+# tools/deployment/deploy.py as from the command line; the checkpoint is removed afterwards.
+DEPLOY_EACH = """
+import json, os, runpy, sys
+import torch
+from mmengine.config import Config
+from mmevit.models import build_model
+for config, options, checkpoint, argv in json.loads(sys.argv[1]):
+    torch.manual_seed(0)  # PyTorch's default init: scores spread over (0, 1)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(options)
+    torch.save({'state_dict': build_model(cfg).state_dict()}, checkpoint)
+    sys.argv = ['deploy.py', argv[0], config, checkpoint, *argv[1:]]
+    try:
+        runpy.run_path('tools/deployment/deploy.py', run_name='__main__')
+    except SystemExit as exit:
+        print(f'deploy.py exited with {exit.code}')
+    os.remove(checkpoint)
+"""
+
+
+def test_every_family_exports_end_to_end(shapes_root, tmp_path):
+    """RetinaNet-B1/L1, Mask R-CNN-M4/B1/L1 and the L1 segmentor (seeded weights) through
+    deploy.py: every detection or pixel equals PyTorch's, NMS is in every detector graph, and
+    the B/L attention's nodes carry the names by which fp16 TensorRT engines keep it fp32."""
     import onnx
     from mmevit.deploy.mmdeploy_compat import is_linear_attention_layer
     from mmevit.models import build_backbone
     from mmevit.models.backbones.efficientvit_mit import LiteMLA
-    attentions = sum(isinstance(m, LiteMLA) for m in build_backbone(arch).modules())
-    products = [n for n in onnx.load(osp.join(work, 'end2end.onnx')).graph.node
-                if n.op_type == 'MatMul' and is_linear_attention_layer(n.name)]
-    assert len(products) == 2 * attentions > 0
+    image = osp.join(shapes_root, 'images', 'val', '000000.png')
+    runs = []
+    for i, (deploy_config, config, _, options) in enumerate(FAMILIES):
+        detector = not deploy_config.startswith('segmentation')
+        argv = [osp.join(REPO_ROOT, 'configs', 'deploy', deploy_config), image, '--work-dir',
+                str(tmp_path / str(i)), '--cfg-options',
+                f'test_pipeline.1.scale={"(320,256)" if detector else "(256,128)"}',
+                *[f'{key}={value}' for key, value in options.items()]]
+        if detector:
+            argv += ['--score-thr', '0.0']
+        runs.append((osp.join(REPO_ROOT, 'configs', config), options,
+                     str(tmp_path / f'{i}.pth'), argv))
+    proc = subprocess.run([DEPLOY_PYTHON, '-c', DEPLOY_EACH, json.dumps(runs)],
+                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    verdicts = [line for line in proc.stdout.splitlines()
+                if 'end2end.onnx: ' in line or line.startswith('deploy.py exited')]
+    assert len(verdicts) == len(FAMILIES), proc.stdout[-3000:]
+    for i, ((deploy_config, config, arch, _), verdict) in enumerate(zip(FAMILIES, verdicts)):
+        onnx_file = str(tmp_path / str(i) / 'end2end.onnx')
+        assert verdict.startswith(f'{onnx_file}: ') and 'MISMATCH' not in verdict, verdict
+        if deploy_config.startswith('segmentation'):
+            assert "label map equals PyTorch's on 100.0000% of the pixels" in verdict
+            continue
+        assert detections_compared(verdict, 0.0) > 0, config
+        assert_post_processing_in_graph(onnx_file)
+        attentions = sum(isinstance(m, LiteMLA) for m in build_backbone(arch).modules())
+        products = [n for n in onnx.load(onnx_file).graph.node
+                    if n.op_type == 'MatMul' and is_linear_attention_layer(n.name)]
+        assert len(products) == 2 * attentions, config
 
 
 def test_deployment_benchmark_rows(tmp_path):
