@@ -49,7 +49,7 @@ def parse_args():
     parser.add_argument('--box-tol', type=float, default=1.0, help='pixels')
     parser.add_argument('--min-matched', type=float, default=1.0,
                         help='least share of detections with a counterpart (below 1 only '
-                        'for weakly trained models whose scores nearly tie: README '
+                        'for weakly trained models that score many boxes alike: README '
                         '"Deployment")')
     parser.add_argument('--mask-iou', type=float, default=0.9,
                         help='instance masks: least IoU with PyTorch\'s')
