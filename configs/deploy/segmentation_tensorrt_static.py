@@ -1,5 +1,6 @@
 # mmdeploy deploy config: a segmentor to a TensorRT engine (fp32), 512x512 input. Needs a GPU
-# machine with TensorRT; not run here (no GPU).
+# machine with TensorRT (and mmdeploy's TensorRT ops built for it: README "Deployment"); not
+# run here (no GPU).
 _base_ = ['./segmentation_onnxruntime_static.py']
 backend_config = dict(
     type='tensorrt',
