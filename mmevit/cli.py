@@ -63,6 +63,16 @@ def setup_launcher(cfg: Config, args: argparse.Namespace) -> None:
         find_unused_parameters=cfg.get('find_unused_parameters', False)))
 
 
+def end_process_group() -> None:
+    """Destroy the run's process group, if any, while the interpreter is still whole. Left to
+    interpreter exit, gloo's worker threads may still hold tensors and abort the process
+    ("terminate called without an active exception", pytorch/pytorch#190489): a finished run
+    then exits with SIGABRT and torchrun reports it failed."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def setup_amp(cfg: Config) -> None:
     """Mixed precision: fp16 with dynamic loss scaling on GPU, bfloat16 autocast on CPU."""
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')

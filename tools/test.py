@@ -7,8 +7,8 @@ from mmengine.runner import Runner
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (mmengine loads checkpoints safely, writes atomically)
 from mmevit.checkpoint import CheckpointError, load_checkpoint
-from mmevit.cli import (add_common_args, load_config, setup_compile, setup_launcher,
-                        setup_test_outputs)
+from mmevit.cli import (add_common_args, end_process_group, load_config, setup_compile,
+                        setup_launcher, setup_test_outputs)
 from mmevit.datasets import TEST_PARTS, check_data_files
 from mmevit.models.converters import preview, unset_keys, unwrap_state_dict
 
@@ -61,6 +61,7 @@ def main():
     runner = Runner.from_cfg(cfg)
     refuse_incomplete_checkpoint(runner.model, args.checkpoint)
     runner.test()
+    end_process_group()
 
 
 def refuse_incomplete_checkpoint(model, path: str) -> None:

@@ -7,7 +7,8 @@ import mmevit  # registers the models
 import mmevit.runtime  # noqa: F401  (mmengine loads checkpoints safely, writes atomically)
 from mmevit.checkpoint import (CheckpointError, find_resumable_checkpoint,
                                require_training_checkpoint, safe_torch_load)
-from mmevit.cli import add_common_args, load_config, setup_amp, setup_compile, setup_launcher
+from mmevit.cli import (add_common_args, end_process_group, load_config, setup_amp,
+                        setup_compile, setup_launcher)
 from mmevit.datasets import TRAIN_PARTS, check_data_files
 from mmevit.models import task_of
 
@@ -65,6 +66,7 @@ def main():
         runner.logger.info(f'--resume: resuming from {found}' if found else
                            f'--resume: no readable checkpoint in {cfg.work_dir}, starting anew')
     runner.train()
+    end_process_group()
 
 
 if __name__ == '__main__':
