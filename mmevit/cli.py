@@ -1,5 +1,5 @@
 """Command-line glue the tools share, for both tasks: their common arguments, reading the
-config, the launcher, mixed precision, the compiled path, test outputs.
+config, the launcher, mixed precision, the compiled path, test outputs, the end of a run.
 
 The task of a config is named by :func:`mmevit.models.task_of` ('detection' or
 'segmentation', from its ``default_scope``); everything that differs between the tasks
@@ -64,13 +64,13 @@ def setup_launcher(cfg: Config, args: argparse.Namespace) -> None:
 
 
 def end_process_group() -> None:
-    """Destroy the run's process group, if any, while the interpreter is still whole. Left to
-    interpreter exit, gloo's worker threads may still hold tensors and abort the process
+    """Destroy the run's process group, if any, while the interpreter is still whole; called
+    after a finished run only (after a failure, destroying may wait on unfinished work). Left
+    to interpreter exit, gloo's worker threads may still hold tensors and abort the process
     ("terminate called without an active exception", pytorch/pytorch#190489): a finished run
     then exits with SIGABRT and torchrun reports it failed."""
-    import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def setup_amp(cfg: Config) -> None:

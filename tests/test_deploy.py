@@ -183,10 +183,11 @@ def test_linear_attention_layers_are_found_by_name_in_torchscript_exports(arch):
     assert not any(n.op_type in ('Conv', 'BatchNormalization') for n in picked)
 
 
-def test_tensorrt_fp16_builds_pin_the_linear_attention(monkeypatch):
-    """The builder hook on TensorRT's Python API (a stand-in here: no TensorRT without a GPU):
-    in fp16 builds it pins the attention's float layers to fp32 and asks TensorRT to obey,
-    leaves fp32 builds alone, and is gone after the block."""
+def test_tensorrt_fp16_builds_pin_the_linear_attention_on_a_stand_in_builder(monkeypatch):
+    """The builder hook's logic, on a stand-in for TensorRT's Python API (no TensorRT without a
+    GPU; the real API is not checked here): in fp16 builds it pins the attention's float layers
+    to fp32 and asks TensorRT to obey, leaves fp32 builds alone, and is gone after the block,
+    also when the build fails."""
     import sys
     import types
     from mmevit.deploy.mmdeploy_compat import tensorrt_linear_attention_in_fp32
@@ -240,6 +241,14 @@ def test_tensorrt_fp16_builds_pin_the_linear_attention(monkeypatch):
     assert [layer.output_types for layer in fp16.layers] == [{0: 'float32'}] * 2 + [{}] * 3
     assert fp16_config.flags == {'FP16', 'OBEY'}
     assert all(layer.precision is None for layer in fp32.layers) and fp32_config.flags == set()
+    assert Builder.build_serialized_network is original
+
+    def failing_build(self, network, config):
+        raise RuntimeError('no engine')
+    Builder.build_serialized_network = original = failing_build
+    with pytest.raises(RuntimeError, match='no engine'):
+        with tensorrt_linear_attention_in_fp32():
+            Builder().build_serialized_network(network(), Config('FP16'))
     assert Builder.build_serialized_network is original
 
 

@@ -165,17 +165,17 @@ def _call_with_context(rewriter, ctx, *args):
 
 
 @contextlib.contextmanager
-def mmdet_two_stage_post_processing(backends=('onnxruntime', )) -> Iterator[None]:
-    """Inside the block, mmdeploy exports two-stage detectors for ``backends`` with mmdet's
+def mmdet_two_stage_post_processing() -> Iterator[None]:
+    """Inside the block, mmdeploy exports two-stage detectors for onnxruntime with mmdet's
     post-processing: :func:`rpn_proposals_per_level` and :func:`bbox_head_predict_per_class`
     in place of its RPN and box-head rewriters (a backend's rewriter takes precedence over
-    mmdeploy's default one); removed afterwards."""
+    mmdeploy's default one); removed afterwards. onnxruntime only: for TensorRT, mmdeploy pads
+    every RPN level to ``nms_pre`` boxes, which the level ids here do not follow."""
     from mmdeploy.core import FUNCTION_REWRITER
     rewriters = {BBOX_HEAD_PREDICT: bbox_head_predict_per_class,
                  RPN_PREDICT: rpn_proposals_per_level}
-    for backend in backends:
-        for name, rewriter in rewriters.items():
-            FUNCTION_REWRITER.register_rewriter(name, backend=backend)(rewriter)
+    for name, rewriter in rewriters.items():
+        FUNCTION_REWRITER.register_rewriter(name, backend='onnxruntime')(rewriter)
     try:
         yield
     finally:
@@ -185,7 +185,8 @@ def mmdet_two_stage_post_processing(backends=('onnxruntime', )) -> Iterator[None
 
 # TensorRT's ONNX parser names its layers after the ONNX nodes, which the TorchScript exporter
 # names after module paths: LiteMLA's attention is what the LiteMLA (``main`` of a
-# LiteMLABlock's ``context_module``) computes outside its convolutions (qkv, aggreg, proj).
+# LiteMLABlock's ``context_module``) computes outside its convolutions (qkv, proj, and the
+# aggregations ``aggreg.0``, ``aggreg.1``..., hence no slash after ``aggreg``).
 _LINEAR_ATTENTION_LAYER = re.compile(r'/context_module/main/(?!qkv/|aggreg|proj/)')
 
 
@@ -196,11 +197,13 @@ def is_linear_attention_layer(name: str) -> bool:
 
 @contextlib.contextmanager
 def tensorrt_linear_attention_in_fp32() -> Iterator[None]:
-    """Inside the block, fp16 TensorRT engines keep LiteMLA's attention in fp32, as mmevit's
-    PyTorch path does under autocast: its normaliser overflows in fp16 (mit-han-lab/efficientvit
-    issue 116). mmdeploy 1.3.1 builds engines without a per-layer precision setting, so the
-    builder pins, just before building, the float layers :func:`is_linear_attention_layer`
-    names (and asks TensorRT to obey that)."""
+    """Inside the block, fp16 TensorRT engines are built to keep LiteMLA's attention in fp32,
+    as mmevit's PyTorch path does under autocast: its normaliser overflows in fp16
+    (mit-han-lab/efficientvit issue 116). mmdeploy 1.3.1 builds engines without a per-layer
+    precision setting, so the builder pins, just before building, the float layers
+    :func:`is_linear_attention_layer` names (and asks TensorRT to obey that). Not yet run on
+    TensorRT (8.2+ API: ``OBEY_PRECISION_CONSTRAINTS``); layers the ONNX parser adds under
+    other names stay unpinned, which an engine inspector would show."""
     import tensorrt as trt
     original = trt.Builder.build_serialized_network
 

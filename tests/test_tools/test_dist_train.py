@@ -21,9 +21,9 @@ def test_dist_train_two_processes_then_test(shapes_root, tmp_path):
 
 
 def test_end_process_group_destroys_the_run_group(tmp_path):
-    """tools/train.py and tools/test.py end their gloo group before interpreter exit: left to
-    the exit, gloo's threads can abort a finished run (SIGABRT, seen once in this suite's
-    two-process run)."""
+    """The helper tools/train.py and tools/test.py call after a finished run (left to the
+    interpreter's exit, gloo's threads can abort it: SIGABRT, seen once in the two-process
+    run above) destroys the group, and does nothing without one."""
     import torch.distributed as dist
     from mmevit.cli import end_process_group
     end_process_group()  # none yet: nothing to do

@@ -7,7 +7,7 @@ against PyTorch on an image.
         CHECKPOINT IMAGE --work-dir work_dirs/deploy/retinanet_m4
 
 Writes ``end2end.onnx`` (and, for TensorRT deploy configs, ``end2end.engine``, whose fp16
-form keeps LiteMLA's attention in fp32) to the work dir, then runs the backend model and the
+form is built to keep LiteMLA's attention in fp32) to the work dir, then runs the backend model and the
 PyTorch model on IMAGE through mmdeploy's task processor (the same pre- and post-processing
 as ``tools/test.py``) and compares them: detections above ``--score-thr`` (same labels,
 scores within ``--score-tol``, boxes within ``--box-tol`` pixels, matched in any order; masks
@@ -106,8 +106,8 @@ def compare_detections(backend, pytorch, args) -> tuple:
 def evaluate(model, model_cfg, input_shape) -> dict:
     """The metrics of ``model`` on the model config's test set. A static-shape backend model
     sees its images resized (and padded) to ``input_shape`` as mmdeploy's input pipeline makes
-    them (``process_model_config`` of its mmdet and mmseg task processors, which would also
-    drop the annotations the evaluation needs)."""
+    them (``process_model_config`` of its mmdet task processor, which would also drop the
+    annotations the evaluation needs; mmseg's sets Resize only)."""
     from mmengine.evaluator import Evaluator
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
@@ -116,9 +116,7 @@ def evaluate(model, model_cfg, input_shape) -> dict:
         for transform in loader_cfg.dataset.pipeline:
             if transform.type == 'Resize':
                 transform.update(scale=tuple(input_shape), keep_ratio=False)
-            elif transform.type in ('LetterResize', 'YOLOv5KeepRatioResize'):
-                transform.update(scale=tuple(input_shape))
-            elif transform.type == 'Pad' and 'size' in transform:
+            elif transform.type == 'Pad' and 'size' in transform:  # e.g. RTMDet's
                 transform.update(size=tuple(input_shape))
     with DefaultScope.overwrite_default_scope(model_cfg.default_scope):
         loader = Runner.build_dataloader(loader_cfg)
@@ -149,7 +147,7 @@ def check_detections(backend, pytorch, args) -> tuple:
     matched, count, expected, worst_iou = compare_detections(backend, pytorch, args)
     summary = (f'{matched} of {count} detections above {args.score_thr} match PyTorch\'s '
                f'{expected}')
-    if not max(count, expected):
+    if max(count, expected) == 0:
         return summary, (f'no detection above {args.score_thr} in either model: nothing to '
                          'compare (lower --score-thr or take another image)')
     share = matched / max(count, expected)
