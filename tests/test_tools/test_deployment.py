@@ -233,11 +233,11 @@ def test_rpn_rewriter_gives_mmdets_proposals(post_processing_counts):
     score threshold; mmevit's rewriter suppresses within each level without a threshold, as
     mmdet does, so every proposal of either image is mmdet's."""
     # some levels' best boxes (two images), all boxes
-    for check in ('rpn_nms_pre=200[0]', 'rpn_nms_pre=200[1]', 'rpn_nms_pre=-1[0]'):
-        matched, count, expected = post_processing_counts[check, 'ours']
-        assert matched == count == expected > 0, check
-        matched, count, expected = post_processing_counts[check, 'mmdeploy']
-        assert matched < expected, check  # the difference the rewriter removes is there
+    for case in ('rpn_nms_pre=200[0]', 'rpn_nms_pre=200[1]', 'rpn_nms_pre=-1[0]'):
+        matched, count, expected = post_processing_counts[case, 'ours']
+        assert matched == count == expected > 0, case
+        matched, count, expected = post_processing_counts[case, 'mmdeploy']
+        assert matched < expected, case  # the difference the rewriter removes is there
 
 
 def test_class_specific_box_head_rewriter_gives_mmdets_detections(post_processing_counts):
