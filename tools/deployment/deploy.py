@@ -11,13 +11,13 @@ is built to keep LiteMLA's attention in fp32) to the work dir, then runs the bac
 the PyTorch model on IMAGE through mmdeploy's task processor (the same pre- and post-processing
 as ``tools/test.py``) and compares them: detections above ``--score-thr`` (same labels, scores
 within ``--score-tol``, boxes within ``--box-tol`` pixels, matched in any order; masks by IoU
-of at least ``--mask-iou``) or label maps (share of equal pixels at least ``--pixel-
-agreement``). With ``--eval`` both models are also evaluated on the model config's test set
-(``test_dataloader`` and ``test_evaluator``, as ``tools/test.py`` does) and every metric must
-agree within ``--metric-tol``. The last line says what was compared; the exit code is 1 when
-they differ or when nothing was compared (no detection above the threshold, no metric). The
-ONNX export runs with torch's TorchScript exporter, which mmdeploy's rewriters need
-(:func:`mmevit.deploy.mmdeploy_compat.torchscript_onnx_export`).
+of at least ``--mask-iou``) or label maps (share of equal pixels at least
+``--pixel-agreement``). With ``--eval`` both models are also evaluated on the model config's
+test set (``test_dataloader`` and ``test_evaluator``, as ``tools/test.py`` does) and every
+metric must agree within ``--metric-tol``. The last line says what was compared; the exit code
+is 1 when they differ or when nothing was compared (no detection above the threshold, no
+metric). The ONNX export runs with torch's TorchScript exporter, which mmdeploy's rewriters
+need (:func:`mmevit.deploy.mmdeploy_compat.torchscript_onnx_export`).
 """
 import argparse
 import copy
