@@ -7,12 +7,9 @@ import os.path as osp
 import subprocess
 
 import pytest
-import torch
-from mmengine.config import Config
 
 from conftest import REPO_ROOT, check, loader_options, run_tool
 from mmevit.datasets import generate_shapes_dataset
-from mmevit.models import build_model
 
 DEPLOY_PYTHON = osp.join(REPO_ROOT, '.venv-deploy', 'bin', 'python')
 pytestmark = pytest.mark.skipif(not osp.isfile(DEPLOY_PYTHON),
@@ -249,37 +246,24 @@ def test_class_specific_box_head_rewriter_gives_mmdets_detections(post_processin
     assert matched < expected
 
 
-def test_static_segmentation_model_equals_pytorch(shapes_root, tmp_path):
-    config = 'demo/fpn_evit_m4_shapes_seg.py'
-    output = deploy('segmentation_onnxruntime_static.py', config,
-                    seeded_checkpoint(config, tmp_path / 'model.pth', {}),
-                    osp.join(shapes_root, 'images', 'val', '000000.png'),
-                    str(tmp_path / 'deploy'))
-    assert "label map equals PyTorch's" in output.strip().splitlines()[-1]
-
-
-def seeded_checkpoint(config, path, options):
-    """Seeded fresh weights (PyTorch's default init: scores spread over (0, 1))."""
-    torch.manual_seed(0)
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
-    cfg.merge_from_dict(options)
-    model = build_model(cfg)
-    torch.save({'state_dict': model.state_dict()}, path)
-    return str(path)
-
-
 # 3 classes: random softmax scores over COCO's 81 stay under the 0.05 score threshold
 THREE_CLASSES = {'model.roi_head.bbox_head.num_classes': 3,
                  'model.roi_head.mask_head.num_classes': 3}
 # Each family's shipped config, besides the trained demo models above: deploy config, model
-# config, backbone, options (inputs scaled down to keep the test short)
+# config, backbone, model options, the test pipeline's resize scale (inputs scaled down to
+# keep the test short; None: the static deploy config's input shape)
 FAMILIES = [
-    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_b1_1x.py', 'b1', {}),
-    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_l1_1x.py', 'l1', {}),
-    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_m4_1x.py', 'm4', THREE_CLASSES),
-    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_b1_1x.py', 'b1', THREE_CLASSES),
-    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py', 'l1', THREE_CLASSES),
-    ('segmentation_onnxruntime_dynamic.py', 'efficientvit_seg_l1_cityscapes.py', 'l1', {}),
+    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_b1_1x.py', 'b1', {}, '(320,256)'),
+    ('detection_onnxruntime_dynamic.py', 'retinanet_evit_l1_1x.py', 'l1', {}, '(320,256)'),
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_m4_1x.py', 'm4', THREE_CLASSES,
+     '(320,256)'),
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_b1_1x.py', 'b1', THREE_CLASSES,
+     '(320,256)'),
+    ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py', 'l1', THREE_CLASSES,
+     '(320,256)'),
+    ('segmentation_onnxruntime_dynamic.py', 'efficientvit_seg_l1_cityscapes.py', 'l1', {},
+     '(256,128)'),
+    ('segmentation_onnxruntime_static.py', 'demo/fpn_evit_m4_shapes_seg.py', 'm4', {}, None),
 ]
 # In one .venv-deploy process (one interpreter start): for each run, seeded weights, then
 # tools/deployment/deploy.py as from the command line; the checkpoint is removed afterwards.
@@ -303,22 +287,23 @@ for config, options, checkpoint, argv in json.loads(sys.argv[1]):
 
 
 def test_every_family_exports_end_to_end(shapes_root, tmp_path):
-    """RetinaNet-B1/L1, Mask R-CNN-M4/B1/L1 and the L1 segmentor (seeded weights) through
-    deploy.py: every detection or pixel equals PyTorch's, NMS is in every detector graph, and
-    the B/L attention's nodes carry the names by which fp16 TensorRT engines keep it fp32."""
+    """RetinaNet-B1/L1, Mask R-CNN-M4/B1/L1, the L1 segmentor and Semantic FPN-M4 with static
+    shapes (seeded weights) through deploy.py: every detection or pixel equals PyTorch's, NMS
+    is in every detector graph, and the B/L attention's nodes carry the names by which fp16
+    TensorRT engines keep it fp32."""
     import onnx
     from mmevit.deploy.mmdeploy_compat import is_linear_attention_layer
     from mmevit.models import build_backbone
     from mmevit.models.backbones.efficientvit_mit import LiteMLA
     image = osp.join(shapes_root, 'images', 'val', '000000.png')
     runs = []
-    for i, (deploy_config, config, _, options) in enumerate(FAMILIES):
-        detector = not deploy_config.startswith('segmentation')
+    for i, (deploy_config, config, _, options, scale) in enumerate(FAMILIES):
         argv = [osp.join(REPO_ROOT, 'configs', 'deploy', deploy_config), image, '--work-dir',
-                str(tmp_path / str(i)), '--cfg-options',
-                f'test_pipeline.1.scale={"(320,256)" if detector else "(256,128)"}',
-                *[f'{key}={value}' for key, value in options.items()]]
-        if detector:
+                str(tmp_path / str(i))]
+        if scale or options:
+            argv += ['--cfg-options', *[f'{key}={value}' for key, value in options.items()],
+                     *([f'test_pipeline.1.scale={scale}'] if scale else [])]
+        if not deploy_config.startswith('segmentation'):
             argv += ['--score-thr', '0.0']
         runs.append((osp.join(REPO_ROOT, 'configs', config), options,
                      str(tmp_path / f'{i}.pth'), argv))
@@ -328,7 +313,8 @@ def test_every_family_exports_end_to_end(shapes_root, tmp_path):
     verdicts = [line for line in proc.stdout.splitlines()
                 if 'end2end.onnx: ' in line or line.startswith('deploy.py exited')]
     assert len(verdicts) == len(FAMILIES), proc.stdout[-3000:]
-    for i, ((deploy_config, config, arch, _), verdict) in enumerate(zip(FAMILIES, verdicts)):
+    for i, (family, verdict) in enumerate(zip(FAMILIES, verdicts)):
+        deploy_config, config, arch = family[:3]
         onnx_file = str(tmp_path / str(i) / 'end2end.onnx')
         assert verdict.startswith(f'{onnx_file}: ') and 'MISMATCH' not in verdict, verdict
         if deploy_config.startswith('segmentation'):
