@@ -157,6 +157,67 @@ def test_mmdeploy_compat_is_applied_only_inside_its_block(monkeypatch):
     assert torch.onnx.export is original and hasattr(opset9, '_cast_Long') == had_cast
 
 
+def onnx_non_max_suppression(boxes, scores, iou_threshold):
+    """The indices onnxruntime's NonMaxSuppression keeps, one class, in the order it keeps them."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+    inputs = [helper.make_tensor_value_info('boxes', TensorProto.FLOAT, [1, None, 4]),
+              helper.make_tensor_value_info('scores', TensorProto.FLOAT, [1, 1, None])]
+    limits = [helper.make_tensor('max_out', TensorProto.INT64, [1], [len(scores)]),
+              helper.make_tensor('iou', TensorProto.FLOAT, [1], [iou_threshold])]
+    graph = helper.make_graph(
+        [helper.make_node('NonMaxSuppression', ['boxes', 'scores', 'max_out', 'iou'], ['kept'])],
+        'nms', inputs, [helper.make_tensor_value_info('kept', TensorProto.INT64, [None, 3])],
+        initializer=limits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)])
+    model.ir_version = 8  # what onnxruntime reads
+    onnx.checker.check_model(model)
+    session = onnxruntime.InferenceSession(model.SerializeToString(),
+                                           providers=['CPUExecutionProvider'])
+    kept = session.run(None, {'boxes': boxes[None].numpy(), 'scores': scores[None, None].numpy()})
+    return torch.from_numpy(kept[0][:, 2])
+
+
+def test_pytorch_nms_takes_tied_scores_in_the_exported_models_order():
+    """Boxes with exactly equal scores (weakly trained Mask R-CNNs give them): mmcv's NMS keeps
+    those its unstable sort puts first, ONNX's NonMaxSuppression takes them in index order;
+    inside ``pytorch_nms_ties_by_index`` mmdet's NMS keeps what onnxruntime keeps."""
+    import importlib
+
+    from mmcv.ops import batched_nms, nms
+    from mmevit.deploy.mmdeploy_compat import nms_ties_by_index, pytorch_nms_ties_by_index
+    nms_module = importlib.import_module('mmcv.ops.nms')  # ``mmcv.ops.nms`` is the function
+    generator = torch.Generator().manual_seed(0)
+    differed = 0
+    for _ in range(10):
+        corners = torch.rand(60, 2, generator=generator) * 100
+        boxes = torch.cat([corners, corners + 20], 1)
+        scores = torch.tensor([0.2, 0.5, 0.7])[torch.randint(3, (60, ), generator=generator)]
+        expected = onnx_non_max_suppression(boxes, scores, 0.3)
+        dets, kept = nms_ties_by_index(boxes, scores, 0.3)
+        assert torch.equal(kept, expected)
+        assert torch.equal(dets, torch.cat([boxes[kept], scores[kept, None]], 1))
+        differed += not torch.equal(nms(boxes, scores, 0.3)[1].sort()[0], expected.sort()[0])
+        # mmdet calls it through mmcv's batched_nms, here with two classes
+        labels = torch.arange(60) % 2
+        with pytorch_nms_ties_by_index():
+            _, in_block = batched_nms(boxes, scores, labels, dict(iou_threshold=0.3))
+        per_class = [torch.nonzero(labels == c)[:, 0] for c in (0, 1)]
+        per_class = torch.cat([c[onnx_non_max_suppression(boxes[c], scores[c], 0.3)]
+                               for c in per_class])
+        assert torch.equal(in_block.sort()[0], per_class.sort()[0])
+    assert differed > 0  # mmcv's own order differs: what the block is for
+    assert nms_module.nms is nms  # restored
+
+    # without ties, and with mmcv's score threshold and cap: mmcv's result
+    scores = torch.rand(60, generator=generator)
+    for options in (dict(), dict(score_threshold=0.5), dict(max_num=5)):
+        for ours, theirs in zip(nms_ties_by_index(boxes, scores, 0.3, **options),
+                                nms(boxes, scores, 0.3, **options)):
+            assert torch.equal(ours, theirs), options
+
+
 @pytest.mark.parametrize('arch', ['b0', 'm0'])
 def test_linear_attention_layers_are_found_by_name_in_torchscript_exports(arch):
     """fp16 TensorRT engines keep LiteMLA's attention in fp32 by layer name (TensorRT names its
@@ -273,8 +334,7 @@ def test_deploy_checks_refuse_to_pass_on_nothing_compared():
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
     tool = _deploy_tool()
-    args = argparse.Namespace(score_thr=0.3, score_tol=1e-3, box_tol=1.0, min_matched=1.0,
-                              mask_iou=0.9)
+    args = argparse.Namespace(score_thr=0.3, score_tol=1e-3, box_tol=1.0, mask_iou=0.9)
 
     def sample(scores, boxes):
         result = DetDataSample()

@@ -183,6 +183,37 @@ def mmdet_two_stage_post_processing() -> Iterator[None]:
             FUNCTION_REWRITER._registry.remove_record(rewriter)
 
 
+def nms_ties_by_index(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,
+                      offset: int = 0, score_threshold: float = 0, max_num: int = -1):
+    """mmcv's ``nms`` with exactly equal scores taken in index order, as ONNX's
+    NonMaxSuppression takes them; mmcv's kernels sort scores unstably, which leaves ties in an
+    order of the sort's own. Same arguments and returns as ``mmcv.ops.nms``, tensors only."""
+    from mmcv.ops import nms
+    order = scores.sort(descending=True, stable=True)[1]
+    if score_threshold > 0:
+        order = order[scores[order] > score_threshold]
+    # distinct scores in that order, so that mmcv's kernel cannot reorder them
+    ranks = torch.arange(len(order), 0, -1, dtype=boxes.dtype, device=boxes.device)
+    _, kept = nms(boxes[order], ranks, iou_threshold, offset, 0, max_num)
+    inds = order[kept]
+    return torch.cat([boxes[inds], scores[inds, None]], 1), inds
+
+
+@contextlib.contextmanager
+def pytorch_nms_ties_by_index() -> Iterator[None]:
+    """Inside the block, mmcv's ``batched_nms`` (mmdet's NMS) runs
+    :func:`nms_ties_by_index`: a PyTorch model then keeps, among boxes of exactly equal scores,
+    the ones an exported model's NonMaxSuppression keeps. Weakly trained detectors give such
+    ties (RoIs whose features a ReLU zeroes all score alike)."""
+    nms_module = importlib.import_module('mmcv.ops.nms')  # batched_nms looks ``nms`` up here
+    original = nms_module.nms
+    nms_module.nms = nms_ties_by_index
+    try:
+        yield
+    finally:
+        nms_module.nms = original
+
+
 # TensorRT's ONNX parser names its layers after the ONNX nodes, which the TorchScript exporter
 # names after module paths: LiteMLA's attention is what the LiteMLA (``main`` of a
 # LiteMLABlock's ``context_module``) computes outside its convolutions (qkv, proj, and the
