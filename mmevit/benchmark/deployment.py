@@ -29,14 +29,14 @@ def onnxruntime_model(config: str, model, size, work_dir: str):
     from mmdeploy.apis.utils import build_task_processor
     from mmdeploy.utils import load_config
 
-    from mmevit.deploy.mmdeploy_compat import torchscript_onnx_export
+    from mmevit.deploy.mmdeploy_compat import mmdeploy_export
     deploy_cfg, model_cfg = load_config(DEPLOY_CONFIG, config)
     deploy_cfg.onnx_config.input_shape = [size[1], size[0]]  # width, height
     os.makedirs(work_dir, exist_ok=True)
     checkpoint = osp.join(work_dir, 'model.pth')
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     image = detection_batch(*size)['inputs'][0].permute(1, 2, 0).numpy()
-    with torchscript_onnx_export():
+    with mmdeploy_export():  # as tools/deployment/deploy.py exports
         torch2onnx(image, work_dir, 'end2end.onnx', deploy_cfg, model_cfg, checkpoint, 'cpu')
     processor = build_task_processor(model_cfg, deploy_cfg, 'cpu')
     return processor.build_backend_model([osp.join(work_dir, 'end2end.onnx')])

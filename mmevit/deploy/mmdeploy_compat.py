@@ -8,11 +8,14 @@ its exports differ from mmdet, in one place, applied only around its exports.
   torch has since removed: a cast to int64.
 
 :func:`torchscript_onnx_export` provides both inside a ``with`` block and restores torch
-afterwards. :func:`mmdet_two_stage_post_processing` replaces, for the same block, the two
-rewriters through which mmdeploy's two-stage detectors differ from mmdet's (the RPN's NMS and
-objectness threshold, the box head's one box per RoI). ``tools/deployment/deploy.py`` wraps
-mmdeploy's ``torch2onnx`` in both, and its TensorRT conversion in
-:func:`tensorrt_linear_attention_in_fp32` (mmdeploy has no per-layer precision setting).
+afterwards. :func:`mmdet_post_processing` replaces, for the same block, the three rewriters
+through which mmdeploy's detectors differ from mmdet's (a one-stage head keeps boxes clipped
+to zero size, the RPN's NMS and objectness threshold, the box head's one box per RoI).
+``tools/deployment/deploy.py`` wraps mmdeploy's ``torch2onnx`` in both
+(:func:`mmdeploy_export`), its TensorRT
+conversion in :func:`tensorrt_linear_attention_in_fp32` (mmdeploy has no per-layer precision
+setting), and the PyTorch model it compares with in :func:`pytorch_nms_ties_by_index` (NMS
+ties broken as ONNX breaks them).
 """
 import contextlib
 import functools
@@ -65,6 +68,51 @@ def _scored_in_own_group(scores, group_ids, num_groups):
     return torch.where(group_ids[:, None] == groups, scores, scores.new_tensor(-1.0))
 
 
+def _without_small_boxes(bboxes, scores, cfg):
+    """Scores ``(B, N, K)`` with -1 (below any threshold) for the boxes ``(B, N, 4)`` that
+    mmdet's ``min_bbox_size`` filter drops: not wider and higher than it (with its usual 0,
+    the boxes clipping at the image border has flattened)."""
+    if cfg.get('min_bbox_size', -1) < 0:
+        return scores
+    sizes = bboxes[..., 2:] - bboxes[..., :2]
+    return torch.where((sizes > cfg.min_bbox_size).all(-1, keepdim=True), scores,
+                       scores.new_tensor(-1.0))
+
+
+DENSE_HEAD_PREDICT = ('mmdet.models.dense_heads.base_dense_head.BaseDenseHead'
+                      '.predict_by_feat')
+
+
+def dense_head_predict_without_small_boxes(self, cls_scores, bbox_preds, score_factors=None,
+                                           batch_img_metas=None, cfg=None, rescale=False,
+                                           with_nms=True, **kwargs):
+    """mmdeploy's export of a one-stage head (RetinaNet, FCOS, ATSS...) with mmdet's
+    ``min_bbox_size`` filter before NMS, which mmdeploy leaves out. Like mmdeploy's, it reads
+    the head's own ``test_cfg`` and sizes boxes in the network's input pixels (mmdet: after
+    rescaling to the image, the same for its usual 0)."""
+    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
+    from mmdeploy.codebase.mmdet.models.dense_heads import base_dense_head
+    from mmdeploy.core import FUNCTION_REWRITER
+    from mmdeploy.mmcv.ops import multiclass_nms
+
+    ctx = FUNCTION_REWRITER.get_context()
+    decoded = _call_with_context(base_dense_head.base_dense_head__predict_by_feat, ctx, self,
+                                 cls_scores, bbox_preds, score_factors, batch_img_metas, cfg,
+                                 rescale, False)
+    if not with_nms:
+        return decoded
+    bboxes, scores = decoded
+    cfg = self.test_cfg
+    post_params = get_post_processing_params(ctx.cfg)
+    return multiclass_nms(
+        bboxes, _without_small_boxes(bboxes, scores, cfg),
+        post_params.max_output_boxes_per_class, nms_type=cfg.nms.get('type'),
+        iou_threshold=cfg.nms.get('iou_threshold', post_params.iou_threshold),
+        score_threshold=cfg.get('score_thr', post_params.score_threshold),
+        pre_top_k=post_params.pre_top_k,
+        keep_top_k=cfg.get('max_per_img', post_params.keep_top_k))
+
+
 RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
 
 
@@ -95,11 +143,8 @@ def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
         anchors = cls_score[0, :self.num_base_priors].flatten()
         level_ids.append(torch.zeros_like(anchors[:nms_pre] if nms_pre > 0 else anchors) + level)
     level_ids = torch.cat(level_ids)
-    if cfg.get('min_bbox_size', -1) >= 0:  # mmdet drops the boxes this small
-        sizes = bboxes[..., 2:] - bboxes[..., :2]
-        scores = torch.where((sizes > cfg.min_bbox_size).all(-1, keepdim=True), scores,
-                             scores.new_tensor(-1.0))
-    level_scores = _scored_in_own_group(scores, level_ids, len(cls_scores))
+    level_scores = _scored_in_own_group(_without_small_boxes(bboxes, scores, cfg), level_ids,
+                                        len(cls_scores))
     post_params = get_post_processing_params(ctx.cfg)
     keep = cfg.get('max_per_img', post_params.keep_top_k)
     return multiclass_nms(
@@ -165,14 +210,16 @@ def _call_with_context(rewriter, ctx, *args):
 
 
 @contextlib.contextmanager
-def mmdet_two_stage_post_processing() -> Iterator[None]:
-    """Inside the block, mmdeploy exports two-stage detectors for onnxruntime with mmdet's
-    post-processing: :func:`rpn_proposals_per_level` and :func:`bbox_head_predict_per_class`
-    in place of its RPN and box-head rewriters (a backend's rewriter takes precedence over
+def mmdet_post_processing() -> Iterator[None]:
+    """Inside the block, mmdeploy exports detectors for onnxruntime with mmdet's
+    post-processing: :func:`dense_head_predict_without_small_boxes`,
+    :func:`rpn_proposals_per_level` and :func:`bbox_head_predict_per_class` in place of its
+    one-stage head, RPN and box-head rewriters (a backend's rewriter takes precedence over
     mmdeploy's default one); removed afterwards. onnxruntime only: for TensorRT, mmdeploy pads
     every RPN level to ``nms_pre`` boxes, which the level ids here do not follow."""
     from mmdeploy.core import FUNCTION_REWRITER
-    rewriters = {BBOX_HEAD_PREDICT: bbox_head_predict_per_class,
+    rewriters = {DENSE_HEAD_PREDICT: dense_head_predict_without_small_boxes,
+                 BBOX_HEAD_PREDICT: bbox_head_predict_per_class,
                  RPN_PREDICT: rpn_proposals_per_level}
     for name, rewriter in rewriters.items():
         FUNCTION_REWRITER.register_rewriter(name, backend='onnxruntime')(rewriter)
@@ -181,6 +228,15 @@ def mmdet_two_stage_post_processing() -> Iterator[None]:
     finally:
         for rewriter in rewriters.values():
             FUNCTION_REWRITER._registry.remove_record(rewriter)
+
+
+@contextlib.contextmanager
+def mmdeploy_export() -> Iterator[None]:
+    """What mmdeploy's ``torch2onnx`` runs inside in mmevit (``tools/deployment/deploy.py``,
+    the deployment benchmark): :func:`torchscript_onnx_export` and
+    :func:`mmdet_post_processing`."""
+    with torchscript_onnx_export(), mmdet_post_processing():
+        yield
 
 
 def nms_ties_by_index(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,

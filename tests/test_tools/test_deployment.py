@@ -4,6 +4,7 @@ for the trained demo models, on the shapes test set's metrics.
 Runs in .venv-deploy (``make deploy-venv``, which ``make test`` builds)."""
 import json
 import os.path as osp
+import re
 import subprocess
 
 import pytest
@@ -131,11 +132,11 @@ def test_trained_mask_rcnn_exports_with_pytorchs_outputs_and_metrics(trained, tm
     assert_post_processing_in_graph(osp.join(work, 'end2end.onnx'))
 
 
-# mmdet's two-stage post-processing against its rewritten forms (mmevit's rewriters and
-# mmdeploy's own, run eagerly: the functions the ONNX export traces), on random predictions in
-# .venv-deploy: the RPN's proposals from five levels of anchors (two images) and a
-# class-specific box head's detections from random RoIs. Prints
-# "CHECK ours|mmdeploy: M of N match mmdet's K" for each check and image.
+# mmdet's post-processing against its rewritten forms (mmevit's rewriters and mmdeploy's own,
+# run eagerly: the functions the ONNX export traces), on random predictions in .venv-deploy:
+# the RPN's proposals from five levels of anchors (two images), a class-specific box head's
+# detections from random RoIs, and RetinaNet's detections from three levels. Prints
+# "CHECK[image] ours|mmdeploy: M of N match mmdet's K, Z of zero size" for each.
 POST_PROCESSING_CHECK = """
 import contextlib
 import sys
@@ -146,17 +147,17 @@ import mmdeploy.mmcv.ops  # noqa: F401
 import torch
 from mmdeploy.core import RewriterContext
 from mmdeploy.utils import load_config
-from mmdet.models.dense_heads import RPNHead
+from mmdet.models.dense_heads import RetinaHead, RPNHead
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 from mmengine.config import ConfigDict
 
-from mmevit.deploy.mmdeploy_compat import mmdet_two_stage_post_processing
+from mmevit.deploy.mmdeploy_compat import mmdet_post_processing
 
 deploy_cfg = load_config(sys.argv[1])[0]
 
 
 def compare(check, predict, refs, with_labels):
-    for name, ours in (('ours', mmdet_two_stage_post_processing),
+    for name, ours in (('ours', mmdet_post_processing),
                        ('mmdeploy', contextlib.nullcontext)):
         with torch.no_grad(), ours(), RewriterContext(cfg=deploy_cfg, backend='onnxruntime'):
             batch_dets, batch_labels = predict()
@@ -167,8 +168,9 @@ def compare(check, predict, refs, with_labels):
                     & ((dets[:, None, 4] - ref.scores[None]).abs() < 1e-5))
             if with_labels:
                 same &= labels[:, None] == ref.labels[None]
+            zero_size = int((dets[:, 2:4] <= dets[:, :2]).any(1).sum())
             print(f"{check}[{image}] {name}: {int(same.any(1).sum())} of {len(dets)} "
-                  f"match mmdet's {len(ref)}")
+                  f"match mmdet's {len(ref)}, {zero_size} of zero size")
 
 
 torch.manual_seed(0)
@@ -201,12 +203,27 @@ meta = [dict(img_shape=(320, 320))]
 compare('box_head', lambda: head.predict_by_feat(rois[None], cls_scores[None],
                                                  bbox_preds[None], meta, cfg),
         head.predict_by_feat((rois, ), (cls_scores, ), (bbox_preds, ), meta, cfg), True)
+
+# box deltas that take some boxes out of the image: clipped to it, they have no width or height
+strides, size = [8, 16, 32], 128
+cfg = ConfigDict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
+                 nms=dict(type='nms', iou_threshold=0.5), max_per_img=100)
+head = RetinaHead(num_classes=3, in_channels=8, feat_channels=8, stacked_convs=1, test_cfg=cfg,
+                  anchor_generator=dict(type='AnchorGenerator', octave_base_scale=4,
+                                        scales_per_octave=1, ratios=[1.0],
+                                        strides=strides)).eval()
+cls_scores = [torch.randn(1, 3, size // s, size // s) * 2 for s in strides]
+bbox_preds = [torch.randn(1, 4, size // s, size // s) for s in strides]
+meta = [dict(img_shape=(size, size))]
+compare('retinanet', lambda: head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=meta),
+        head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=meta), True)
 """
 
 
 @pytest.fixture(scope='module')
 def post_processing_counts():
-    """``(head, rewriters) -> (matched, count, mmdet's count)`` from POST_PROCESSING_CHECK."""
+    """``(check, rewriters) -> (matched, count, mmdet's count, count of zero size)`` from
+    POST_PROCESSING_CHECK."""
     proc = subprocess.run(
         [DEPLOY_PYTHON, '-c', POST_PROCESSING_CHECK,
          osp.join(REPO_ROOT, 'configs', 'deploy', 'instance-seg_onnxruntime_dynamic.py')],
@@ -216,7 +233,7 @@ def post_processing_counts():
     for line in proc.stdout.splitlines():
         if ' match ' in line:
             name, numbers = line.split(':')
-            counts[tuple(name.split())] = [int(w) for w in numbers.split() if w.isdigit()]
+            counts[tuple(name.split())] = [int(n) for n in re.findall(r'\d+', numbers)]
     return counts
 
 
@@ -226,19 +243,29 @@ def test_rpn_rewriter_gives_mmdets_proposals(post_processing_counts):
     mmdet does, so every proposal of either image is mmdet's."""
     # some levels' best boxes (two images), all boxes
     for case in ('rpn_nms_pre=200[0]', 'rpn_nms_pre=200[1]', 'rpn_nms_pre=-1[0]'):
-        matched, count, expected = post_processing_counts[case, 'ours']
+        matched, count, expected, _ = post_processing_counts[case, 'ours']
         assert matched == count == expected > 0, case
-        matched, count, expected = post_processing_counts[case, 'mmdeploy']
+        matched, count, expected, _ = post_processing_counts[case, 'mmdeploy']
         assert matched < expected, case  # the difference the rewriter removes is there
 
 
 def test_class_specific_box_head_rewriter_gives_mmdets_detections(post_processing_counts):
     """mmdeploy gives each RoI's top-class box to every class; mmevit's rewriter keeps a box
     per class as mmdet does (with mmdeploy's own, fewer detections match)."""
-    matched, count, expected = post_processing_counts['box_head[0]', 'ours']
+    matched, count, expected, _ = post_processing_counts['box_head[0]', 'ours']
     assert matched == count == expected > 0
-    matched, count, expected = post_processing_counts['box_head[0]', 'mmdeploy']
+    matched, count, expected, _ = post_processing_counts['box_head[0]', 'mmdeploy']
     assert matched < expected
+
+
+def test_one_stage_rewriter_drops_boxes_clipped_to_zero_size(post_processing_counts):
+    """Boxes that leave the image are clipped to it, some to no width or height: mmdet drops
+    them before NMS (``min_bbox_size=0``), mmdeploy's one-stage rewriter keeps them (and they
+    suppress or displace mmdet's); mmevit's rewriter drops them."""
+    matched, count, expected, zero_size = post_processing_counts['retinanet[0]', 'ours']
+    assert matched == count == expected > 0 and zero_size == 0
+    matched, count, expected, zero_size = post_processing_counts['retinanet[0]', 'mmdeploy']
+    assert zero_size > 0 and matched < expected
 
 
 # 3 classes: random softmax scores over COCO's 81 stay under the 0.05 score threshold

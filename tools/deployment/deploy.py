@@ -17,8 +17,9 @@ test set (``test_dataloader`` and ``test_evaluator``, as ``tools/test.py`` does)
 metric must agree within ``--metric-tol``. The last line says what was compared; the exit code
 is 1 when they differ or when nothing was compared (no detection above the threshold, no
 metric). The ONNX export runs with torch's TorchScript exporter, which mmdeploy's rewriters
-need (:func:`mmevit.deploy.mmdeploy_compat.torchscript_onnx_export`). The PyTorch model's NMS
-takes boxes of exactly equal scores in index order, as ONNX's NonMaxSuppression does
+need, and mmevit's rewriters of mmdet's post-processing
+(:func:`mmevit.deploy.mmdeploy_compat.mmdeploy_export`). The PyTorch model's NMS takes boxes of
+exactly equal scores in index order, as ONNX's NonMaxSuppression does
 (:func:`~mmevit.deploy.mmdeploy_compat.pytorch_nms_ties_by_index`; mmcv's own sort leaves them
 in an order of its own, and weakly trained Mask R-CNNs score many RoIs exactly alike).
 """
@@ -33,10 +34,8 @@ from mmengine.config import DictAction
 
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
-from mmevit.deploy.mmdeploy_compat import (mmdet_two_stage_post_processing,
-                                           pytorch_nms_ties_by_index,
-                                           tensorrt_linear_attention_in_fp32,
-                                           torchscript_onnx_export)
+from mmevit.deploy.mmdeploy_compat import (mmdeploy_export, pytorch_nms_ties_by_index,
+                                           tensorrt_linear_attention_in_fp32)
 
 
 def parse_args():
@@ -70,7 +69,7 @@ def to_backend(args, deploy_cfg, model_cfg) -> list:
     from mmdeploy.utils import get_backend, get_ir_config
     os.makedirs(args.work_dir, exist_ok=True)
     onnx_file = get_ir_config(deploy_cfg)['save_file']
-    with torchscript_onnx_export(), mmdet_two_stage_post_processing():
+    with mmdeploy_export():
         torch2onnx(args.image, args.work_dir, onnx_file, deploy_cfg, model_cfg, args.checkpoint,
                    args.device)
     files = [osp.join(args.work_dir, onnx_file)]
