@@ -68,6 +68,17 @@ def _scored_in_own_group(scores, group_ids, num_groups):
     return torch.where(group_ids[:, None] == groups, scores, scores.new_tensor(-1.0))
 
 
+def _level_ids(cls_scores, num_base_priors, nms_pre):
+    """The pyramid level of each box mmdeploy's dense-head decoding gives: each level's best
+    min(nms_pre, anchors) boxes (all with nms_pre <= 0), level by level. Built from the
+    predictions' shapes, so that the graph holds no anchor count."""
+    level_ids = []
+    for level, cls_score in enumerate(cls_scores):
+        anchors = cls_score[0, :num_base_priors].flatten()
+        level_ids.append(torch.zeros_like(anchors[:nms_pre] if nms_pre > 0 else anchors) + level)
+    return torch.cat(level_ids).long()
+
+
 def _without_small_boxes(bboxes, scores, cfg):
     """Scores ``(B, N, K)`` with -1 (below any threshold) for the boxes ``(B, N, 4)`` that
     mmdet's ``min_bbox_size`` filter drops: not wider and higher than it (with its usual 0,
@@ -83,13 +94,22 @@ DENSE_HEAD_PREDICT = ('mmdet.models.dense_heads.base_dense_head.BaseDenseHead'
                       '.predict_by_feat')
 
 
-def dense_head_predict_without_small_boxes(self, cls_scores, bbox_preds, score_factors=None,
-                                           batch_img_metas=None, cfg=None, rescale=False,
-                                           with_nms=True, **kwargs):
-    """mmdeploy's export of a one-stage head (RetinaNet, FCOS, ATSS...) with mmdet's
-    ``min_bbox_size`` filter before NMS, which mmdeploy leaves out. Like mmdeploy's, it reads
-    the head's own ``test_cfg`` and sizes boxes in the network's input pixels (mmdet: after
-    rescaling to the image, the same for its usual 0)."""
+def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None,
+                                batch_img_metas=None, cfg=None, rescale=False, with_nms=True,
+                                **kwargs):
+    """mmdeploy's export of a one-stage head (RetinaNet, FCOS, ATSS...) with mmdet's choice of
+    boxes before NMS, where mmdeploy's differs:
+
+    - ``min_bbox_size``: mmdet drops the boxes not wider and higher than it (with its usual
+      0, those clipping to the image has flattened); mmdeploy keeps them;
+    - ``nms_pre``: mmdet keeps each level's ``nms_pre`` best (anchor, class) pairs, mmdeploy
+      every class of its ``nms_pre`` best anchors, which hold those pairs and lower ones; so
+      the pairs below each level's ``nms_pre``-th best class score are dropped here. Heads
+      with score factors (FCOS's and ATSS's centerness) keep mmdeploy's choice: it ranks and
+      thresholds the scores times the factors, mmdet the class scores.
+
+    Like mmdeploy's, it reads the head's own ``test_cfg`` and sizes boxes in the network's
+    input pixels (mmdet: after rescaling to the image, the same for its usual 0)."""
     from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
     from mmdeploy.codebase.mmdet.models.dense_heads import base_dense_head
     from mmdeploy.core import FUNCTION_REWRITER
@@ -103,6 +123,18 @@ def dense_head_predict_without_small_boxes(self, cls_scores, bbox_preds, score_f
         return decoded
     bboxes, scores = decoded
     cfg = self.test_cfg
+    nms_pre = cfg.get('nms_pre', -1)
+    if nms_pre > 0 and score_factors is None:
+        # each level's nms_pre-th best class score, from all its (anchor, class) pairs
+        batch_size = scores.shape[0]
+        kth = []
+        for cls_score in cls_scores:
+            pairs = cls_score.permute(0, 2, 3, 1).reshape(batch_size, -1,
+                                                          self.cls_out_channels)
+            pairs = pairs.sigmoid() if self.use_sigmoid_cls else pairs.softmax(-1)[..., :-1]
+            kth.append(pairs.reshape(batch_size, -1).topk(nms_pre, dim=1)[0][:, -1:])
+        kth = torch.cat(kth, 1)[:, _level_ids(cls_scores, self.num_base_priors, nms_pre)]
+        scores = torch.where(scores >= kth[..., None], scores, scores.new_tensor(-1.0))
     post_params = get_post_processing_params(ctx.cfg)
     return multiclass_nms(
         bboxes, _without_small_boxes(bboxes, scores, cfg),
@@ -136,13 +168,7 @@ def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
                                   batch_img_metas, cfg, rescale, with_nms)
     bboxes, scores = _call_with_context(decode, ctx, self, cls_scores, bbox_preds,
                                         score_factors, batch_img_metas, cfg, rescale, False)
-    # each level gave its best min(nms_pre, anchors) boxes (all with nms_pre <= 0), level by
-    # level: their level ids
-    level_ids = []
-    for level, cls_score in enumerate(cls_scores):
-        anchors = cls_score[0, :self.num_base_priors].flatten()
-        level_ids.append(torch.zeros_like(anchors[:nms_pre] if nms_pre > 0 else anchors) + level)
-    level_ids = torch.cat(level_ids)
+    level_ids = _level_ids(cls_scores, self.num_base_priors, nms_pre)
     level_scores = _scored_in_own_group(_without_small_boxes(bboxes, scores, cfg), level_ids,
                                         len(cls_scores))
     post_params = get_post_processing_params(ctx.cfg)
@@ -212,13 +238,13 @@ def _call_with_context(rewriter, ctx, *args):
 @contextlib.contextmanager
 def mmdet_post_processing() -> Iterator[None]:
     """Inside the block, mmdeploy exports detectors for onnxruntime with mmdet's
-    post-processing: :func:`dense_head_predict_without_small_boxes`,
+    post-processing: :func:`dense_head_predict_as_mmdet`,
     :func:`rpn_proposals_per_level` and :func:`bbox_head_predict_per_class` in place of its
     one-stage head, RPN and box-head rewriters (a backend's rewriter takes precedence over
     mmdeploy's default one); removed afterwards. onnxruntime only: for TensorRT, mmdeploy pads
     every RPN level to ``nms_pre`` boxes, which the level ids here do not follow."""
     from mmdeploy.core import FUNCTION_REWRITER
-    rewriters = {DENSE_HEAD_PREDICT: dense_head_predict_without_small_boxes,
+    rewriters = {DENSE_HEAD_PREDICT: dense_head_predict_as_mmdet,
                  BBOX_HEAD_PREDICT: bbox_head_predict_per_class,
                  RPN_PREDICT: rpn_proposals_per_level}
     for name, rewriter in rewriters.items():
