@@ -70,8 +70,8 @@ demo: venv
 test: venv deploy-venv
 	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
-# the whole suite: also the tests marked slow (the compiled tools on CPU), about 2 more
-# minutes on 2 cores
+# the whole suite: also the tests marked slow (the compiled tools on CPU, the deployment of
+# the architecture grid), about 7 more minutes on 2 cores
 test-all: venv deploy-venv
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 

@@ -359,6 +359,77 @@ def test_every_family_exports_end_to_end(shapes_root, tmp_path):
         assert not any(n.op_type == 'Conv' for n in picked), config
 
 
+# The architecture grid's M4 configs (README "Architectures"), seeded weights, through
+# deploy.py: task of the deploy config, options, why it does not yet equal PyTorch (None: it
+# does). Two-stage detectors and segmentors with 3 classes, as in the family run above.
+SMALL = {'test_pipeline.1.scale': '(320,256)'}
+CASCADE_THREE_CLASSES = {f'model.roi_head.bbox_head.{i}.num_classes': 3 for i in range(3)}
+SEG_THREE_CLASSES = {'model.decode_head.num_classes': 3}
+SEG_DIFFERS = ('label maps differ on 0.03-1.9% of the pixels, also on inputs the pipeline '
+               'does not resize: not explained yet')
+GRID_EXPORTS = {
+    'faster_rcnn/faster_rcnn_evit_m4_1x_coco.py': (
+        'detection', dict(SMALL, **{'model.roi_head.bbox_head.num_classes': 3}), None),
+    'cascade_rcnn/cascade_mask_rcnn_evit_m4_1x_coco.py': (
+        'instance-seg', dict(SMALL, **CASCADE_THREE_CLASSES,
+                             **{'model.roi_head.mask_head.num_classes': 3}),
+        "a matched detection's mask differs (IoU 0): not investigated"),
+    'fcos/fcos_evit_m4_1x_coco.py': ('detection', SMALL, None),
+    'atss/atss_evit_m4_1x_coco.py': (
+        'detection', SMALL, "mmdeploy thresholds class scores times centerness, mmdet the "
+        "class scores"),
+    'gfl/gfl_evit_m4_1x_coco.py': ('detection', SMALL, None),
+    'rtmdet/rtmdet_s_evit_m4_300e_coco.py': (
+        'detection', {}, "mmdeploy's RTMDet rewriter neither clips boxes to the image nor "
+        "keeps nms_pre"),
+    'yolox/yolox_s_evit_m4_300e_coco.py': (
+        'detection', {}, 'mmdet keeps every box after NMS (no max_per_img), mmdeploy 100, '
+        'and 10 of those 100 differ: not investigated'),
+    'deformable_detr/deformable_detr_evit_m4_50e_coco.py': ('detection', {}, None),
+    'dino/dino-4scale_evit_m4_12e_coco.py': ('detection', {}, None),
+    'upernet/upernet_evit_m4_160k_ade20k.py': (
+        'segmentation', dict(SEG_THREE_CLASSES, **{'model.auxiliary_head.num_classes': 3}),
+        SEG_DIFFERS),
+    'sem_fpn/fpn_evit_m4_160k_ade20k.py': (
+        'segmentation', SEG_THREE_CLASSES, SEG_DIFFERS),
+    'segformer/segformer_evit_m4_160k_ade20k.py': (
+        'segmentation', SEG_THREE_CLASSES, SEG_DIFFERS),
+    'mask2former/mask2former_evit_m4_160k_ade20k.py': (
+        'segmentation', {}, "export fails: its einsum needs ONNX opset 12, mmdeploy's "
+        'configs export opset 11'),
+}
+
+
+@pytest.mark.slow  # about 13 exports, 4-5 minutes
+@pytest.mark.parametrize('config', [
+    pytest.param(config, marks=[pytest.mark.xfail(reason=why, strict=True,
+                                                  raises=AssertionError)] if why else [])
+    for config, (_, _, why) in GRID_EXPORTS.items()])
+def test_grid_architecture_exports_equal_pytorch(config, shapes_root, tmp_path):
+    """What deploy.py makes of the grid's other architectures: each exports end to end and
+    equals PyTorch on seeded weights, or fails for the reason its entry gives (strict: an
+    entry that starts to pass must lose its reason)."""
+    import torch
+    from mmengine.config import Config
+    from mmevit.models import build_model
+    task, options, _ = GRID_EXPORTS[config]
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
+    cfg.merge_from_dict(options)
+    torch.manual_seed(0)
+    checkpoint = str(tmp_path / 'seeded.pth')
+    torch.save({'state_dict': build_model(cfg).state_dict()}, checkpoint)
+    options = ['--cfg-options', *[f'{k}={v}' for k, v in options.items()]] if options else []
+    if task != 'segmentation':
+        options += ['--score-thr', '0.0']
+    output = deploy(f'{task}_onnxruntime_dynamic.py', config, checkpoint,
+                    osp.join(shapes_root, 'images', 'val', '000000.png'),
+                    str(tmp_path / 'deploy'), *options)
+    if task == 'segmentation':
+        assert "label map equals PyTorch's on 100.0000% of the pixels" in output
+    else:
+        assert detections_compared(output, 0.0) > 0
+
+
 def test_deployment_benchmark_rows(tmp_path):
     out = str(tmp_path / 'deployment.json')
     proc = subprocess.run([DEPLOY_PYTHON, osp.join(REPO_ROOT, 'tools', 'benchmark.py'),
