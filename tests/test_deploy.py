@@ -353,6 +353,10 @@ def test_deploy_checks_refuse_to_pass_on_nothing_compared():
     _, problem = tool.check_detections(sample([0.9], [[10., 10., 50., 50.]]), pytorch, args)
     assert 'no detection above 0.95 in either model: nothing to compare' in problem
 
+    full, empty = torch.ones(4, 4, dtype=torch.bool), torch.zeros(4, 4, dtype=torch.bool)
+    assert tool.mask_iou(full, full) == tool.mask_iou(empty, empty) == 1.0  # empty: agree
+    assert tool.mask_iou(full, empty) == 0.0 and tool.mask_iou(full, full.triu()) == 10 / 16
+
     metrics = {'coco/bbox_mAP': 0.5, 'coco/bbox_mAP_50': 0.7}
     assert tool.check_metrics(dict(metrics), metrics, 1e-3) == ''
     assert tool.check_metrics(dict(metrics, **{'coco/bbox_mAP': 0.49}), metrics,

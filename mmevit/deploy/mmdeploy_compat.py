@@ -92,6 +92,9 @@ def _without_small_boxes(bboxes, scores, cfg):
 
 DENSE_HEAD_PREDICT = ('mmdet.models.dense_heads.base_dense_head.BaseDenseHead'
                       '.predict_by_feat')
+# mmdet's RTMDet head predicts as BaseDenseHead does; mmdeploy's own RTMDet rewriter neither
+# clips boxes to the image nor keeps nms_pre
+RTMDET_HEAD_PREDICT = 'mmdet.models.dense_heads.rtmdet_head.RTMDetHead.predict_by_feat'
 
 
 def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None,
@@ -106,7 +109,9 @@ def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None
       every class of its ``nms_pre`` best anchors, which hold those pairs and lower ones; so
       the pairs below each level's ``nms_pre``-th best class score are dropped here. Heads
       with score factors (FCOS's and ATSS's centerness) keep mmdeploy's choice: it ranks and
-      thresholds the scores times the factors, mmdet the class scores.
+      thresholds the scores times the factors, mmdet the class scores;
+    - caps: mmdet caps only the image's detections (``max_per_img``), mmdeploy also each
+      class's (``max_output_boxes_per_class``) and the boxes NMS sees (``pre_top_k``).
 
     Like mmdeploy's, it reads the head's own ``test_cfg`` and sizes boxes in the network's
     input pixels (mmdet: after rescaling to the image, the same for its usual 0)."""
@@ -136,13 +141,13 @@ def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None
         kth = torch.cat(kth, 1)[:, _level_ids(cls_scores, self.num_base_priors, nms_pre)]
         scores = torch.where(scores >= kth[..., None], scores, scores.new_tensor(-1.0))
     post_params = get_post_processing_params(ctx.cfg)
+    keep = cfg.get('max_per_img', post_params.keep_top_k)
+    # mmdet caps the detections of the image only, not those of a class or the boxes NMS sees
     return multiclass_nms(
-        bboxes, _without_small_boxes(bboxes, scores, cfg),
-        post_params.max_output_boxes_per_class, nms_type=cfg.nms.get('type'),
+        bboxes, _without_small_boxes(bboxes, scores, cfg), keep, nms_type=cfg.nms.get('type'),
         iou_threshold=cfg.nms.get('iou_threshold', post_params.iou_threshold),
-        score_threshold=cfg.get('score_thr', post_params.score_threshold),
-        pre_top_k=post_params.pre_top_k,
-        keep_top_k=cfg.get('max_per_img', post_params.keep_top_k))
+        score_threshold=cfg.get('score_thr', post_params.score_threshold), pre_top_k=-1,
+        keep_top_k=keep)
 
 
 RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
@@ -214,12 +219,34 @@ def bbox_head_predict_per_class(self, rois, cls_scores, bbox_preds, batch_img_me
     pair_scores = _scored_in_own_group(scores.reshape(batch_size, -1, 1), pair_class,
                                        num_classes)  # (B, N*C, C)
     post_params = get_post_processing_params(ctx.cfg)
+    keep = rcnn_test_cfg.get('max_per_img', post_params.keep_top_k)
     return multiclass_nms(
-        bboxes.reshape(batch_size, -1, self.bbox_coder.encode_size), pair_scores,
-        post_params.max_output_boxes_per_class, nms_type=rcnn_test_cfg.nms.get('type'),
+        bboxes.reshape(batch_size, -1, self.bbox_coder.encode_size), pair_scores, keep,
+        nms_type=rcnn_test_cfg.nms.get('type'),
         iou_threshold=rcnn_test_cfg.nms.get('iou_threshold', post_params.iou_threshold),
         score_threshold=rcnn_test_cfg.get('score_thr', post_params.score_threshold),
-        pre_top_k=-1, keep_top_k=rcnn_test_cfg.get('max_per_img', post_params.keep_top_k))
+        pre_top_k=-1, keep_top_k=keep)
+
+
+CASCADE_PREDICT_MASK = 'mmdet.models.roi_heads.cascade_roi_head.CascadeRoIHead.predict_mask'
+
+
+def cascade_masks_from_mean_probabilities(self, x, batch_img_metas, results_list,
+                                          rescale=False):
+    """A cascade's masks as mmdet makes them: the mean of the stages' mask probabilities,
+    where mmdeploy 1.3.1 averages their logits (``sigmoid(mean(logits))`` is another mask).
+    mmdeploy's mask-head rewriter takes logits, so it gets the mean probability's logit."""
+    dets, labels = results_list
+    batch_size, num_dets = dets.shape[:2]
+    image_index = torch.arange(batch_size, device=dets.device, dtype=dets.dtype)
+    rois = torch.cat([image_index.view(-1, 1, 1).expand(batch_size, num_dets, 1),
+                      dets[..., :4]], -1).view(-1, 5)
+    probabilities = sum(self._mask_forward(stage, x, rois)['mask_preds'].sigmoid()
+                        for stage in range(self.num_stages)) / self.num_stages
+    logits = torch.log(probabilities) - torch.log1p(-probabilities)
+    masks = self.mask_head[-1].predict_by_feat(logits, results_list, batch_img_metas,
+                                               self.test_cfg, rescale=rescale)
+    return dets, labels, masks.reshape(batch_size, num_dets, *masks.shape[-2:])
 
 
 def _call_with_context(rewriter, ctx, *args):
@@ -238,14 +265,17 @@ def _call_with_context(rewriter, ctx, *args):
 @contextlib.contextmanager
 def mmdet_post_processing() -> Iterator[None]:
     """Inside the block, mmdeploy exports detectors for onnxruntime with mmdet's
-    post-processing: :func:`dense_head_predict_as_mmdet`,
-    :func:`rpn_proposals_per_level` and :func:`bbox_head_predict_per_class` in place of its
-    one-stage head, RPN and box-head rewriters (a backend's rewriter takes precedence over
-    mmdeploy's default one); removed afterwards. onnxruntime only: for TensorRT, mmdeploy pads
-    every RPN level to ``nms_pre`` boxes, which the level ids here do not follow."""
+    post-processing: :func:`dense_head_predict_as_mmdet`, :func:`rpn_proposals_per_level`,
+    :func:`bbox_head_predict_per_class` and :func:`cascade_masks_from_mean_probabilities` in
+    place of its one-stage head (and RTMDet head), RPN, box-head and cascade-mask rewriters (a
+    backend's rewriter takes precedence over mmdeploy's default one); removed afterwards.
+    onnxruntime only: for TensorRT, mmdeploy pads every RPN level to ``nms_pre`` boxes, which
+    the level ids here do not follow."""
     from mmdeploy.core import FUNCTION_REWRITER
     rewriters = {DENSE_HEAD_PREDICT: dense_head_predict_as_mmdet,
+                 RTMDET_HEAD_PREDICT: dense_head_predict_as_mmdet,
                  BBOX_HEAD_PREDICT: bbox_head_predict_per_class,
+                 CASCADE_PREDICT_MASK: cascade_masks_from_mean_probabilities,
                  RPN_PREDICT: rpn_proposals_per_level}
     for name, rewriter in rewriters.items():
         FUNCTION_REWRITER.register_rewriter(name, backend='onnxruntime')(rewriter)

@@ -81,6 +81,12 @@ def to_backend(args, deploy_cfg, model_cfg) -> list:
     return files
 
 
+def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """IoU of two boolean masks; two empty masks agree (1)."""
+    union = int((a | b).sum())
+    return float((a & b).sum()) / union if union else 1.0
+
+
 def compare_detections(backend, pytorch, args) -> tuple:
     """(detections of the backend above the score threshold with a counterpart in PyTorch's,
     the two counts, the worst mask IoU among the matched ones)."""
@@ -96,9 +102,8 @@ def compare_detections(backend, pytorch, args) -> tuple:
         matched += 1
         if 'masks' in ours and 'masks' in theirs:
             a = torch.as_tensor(ours.masks[i]).bool()
-            worst_iou = min(worst_iou, max(
-                float((a & b).sum() / (a | b).sum().clamp(min=1))
-                for b in torch.as_tensor(theirs.masks)[close].bool()))
+            worst_iou = min(worst_iou, max(mask_iou(a, b) for b in
+                                           torch.as_tensor(theirs.masks)[close].bool()))
     return matched, len(ours), len(theirs), worst_iou
 
 
