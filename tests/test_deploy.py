@@ -349,6 +349,11 @@ def test_deploy_checks_refuse_to_pass_on_nothing_compared():
     assert problem == '' and summary.startswith("1 of 1 detections above 0.3 match PyTorch's 1")
     _, problem = tool.check_detections(sample([0.9], [[12., 10., 50., 50.]]), pytorch, args)
     assert '0 of 1 detections' in problem
+    # two of ours that are both close to one of PyTorch's: one counterpart each, not one twice
+    twice = sample([0.9, 0.9], [[10., 10., 50., 50.], [10.5, 10., 50., 50.]])
+    _, problem = tool.check_detections(
+        twice, sample([0.9, 0.9], [[10., 10., 50., 50.], [30., 30., 60., 60.]]), args)
+    assert "1 of 2 detections above 0.3 match PyTorch's 2" in problem
     args.score_thr = 0.95
     _, problem = tool.check_detections(sample([0.9], [[10., 10., 50., 50.]]), pytorch, args)
     assert 'no detection above 0.95 in either model: nothing to compare' in problem

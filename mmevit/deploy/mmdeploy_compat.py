@@ -8,14 +8,15 @@ its exports differ from mmdet, in one place, applied only around its exports.
   torch has since removed: a cast to int64.
 
 :func:`torchscript_onnx_export` provides both inside a ``with`` block and restores torch
-afterwards. :func:`mmdet_post_processing` replaces, for the same block, the three rewriters
-through which mmdeploy's detectors differ from mmdet's (a one-stage head keeps boxes clipped
-to zero size, the RPN's NMS and objectness threshold, the box head's one box per RoI).
+afterwards. :func:`mmdet_post_processing` replaces, for the same block, the rewriters through
+which mmdeploy's detectors differ from mmdet's: one-stage heads (boxes clipped to zero size,
+the ``nms_pre`` choice, per-class caps), the RPN (NMS across levels, objectness threshold),
+the box head (one box per RoI) and the cascade's masks (mean logits).
 ``tools/deployment/deploy.py`` wraps mmdeploy's ``torch2onnx`` in both
-(:func:`mmdeploy_export`), its TensorRT
-conversion in :func:`tensorrt_linear_attention_in_fp32` (mmdeploy has no per-layer precision
-setting), and the PyTorch model it compares with in :func:`pytorch_nms_ties_by_index` (NMS
-ties broken as ONNX breaks them).
+(:func:`mmdeploy_export`), its TensorRT conversion in
+:func:`tensorrt_linear_attention_in_fp32` (mmdeploy has no per-layer precision setting), and
+the PyTorch model it compares with in :func:`pytorch_nms_ties_by_index` (NMS ties broken as
+ONNX breaks them).
 """
 import contextlib
 import functools
@@ -68,6 +69,16 @@ def _scored_in_own_group(scores, group_ids, num_groups):
     return torch.where(group_ids[:, None] == groups, scores, scores.new_tensor(-1.0))
 
 
+def _nms_capped_per_image(bboxes, scores, nms_cfg, score_thr, max_per_img):
+    """mmdeploy's multi-class NMS as mmdet caps it: the image's detections at
+    ``max_per_img``, neither each class's nor the boxes NMS sees (mmdeploy's deploy configs set
+    ``max_output_boxes_per_class`` 200 and ``pre_top_k`` 5000)."""
+    from mmdeploy.mmcv.ops import multiclass_nms
+    return multiclass_nms(bboxes, scores, max_per_img, nms_type=nms_cfg.get('type', 'nms'),
+                          iou_threshold=nms_cfg.iou_threshold, score_threshold=score_thr,
+                          pre_top_k=-1, keep_top_k=max_per_img)
+
+
 def _level_ids(cls_scores, num_base_priors, nms_pre):
     """The pyramid level of each box mmdeploy's dense-head decoding gives: each level's best
     min(nms_pre, anchors) boxes (all with nms_pre <= 0), level by level. Built from the
@@ -109,16 +120,15 @@ def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None
       every class of its ``nms_pre`` best anchors, which hold those pairs and lower ones; so
       the pairs below each level's ``nms_pre``-th best class score are dropped here. Heads
       with score factors (FCOS's and ATSS's centerness) keep mmdeploy's choice: it ranks and
-      thresholds the scores times the factors, mmdet the class scores;
+      thresholds the scores times the factors, mmdet the class scores; so do softmax heads,
+      whose last class mmdeploy leaves out of its ranking;
     - caps: mmdet caps only the image's detections (``max_per_img``), mmdeploy also each
       class's (``max_output_boxes_per_class``) and the boxes NMS sees (``pre_top_k``).
 
     Like mmdeploy's, it reads the head's own ``test_cfg`` and sizes boxes in the network's
     input pixels (mmdet: after rescaling to the image, the same for its usual 0)."""
-    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
     from mmdeploy.codebase.mmdet.models.dense_heads import base_dense_head
     from mmdeploy.core import FUNCTION_REWRITER
-    from mmdeploy.mmcv.ops import multiclass_nms
 
     ctx = FUNCTION_REWRITER.get_context()
     decoded = _call_with_context(base_dense_head.base_dense_head__predict_by_feat, ctx, self,
@@ -129,25 +139,18 @@ def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None
     bboxes, scores = decoded
     cfg = self.test_cfg
     nms_pre = cfg.get('nms_pre', -1)
-    if nms_pre > 0 and score_factors is None:
-        # each level's nms_pre-th best class score, from all its (anchor, class) pairs
+    if nms_pre > 0 and score_factors is None and self.use_sigmoid_cls:
+        # each level's nms_pre-th best class score among all its (anchor, class) pairs, from
+        # the head's outputs: mmdeploy's decoding returns only the anchors it kept. (A level
+        # with fewer pairs: mmdeploy's rewriter of topk clamps k to their count.)
         batch_size = scores.shape[0]
-        kth = []
-        for cls_score in cls_scores:
-            pairs = cls_score.permute(0, 2, 3, 1).reshape(batch_size, -1,
-                                                          self.cls_out_channels)
-            pairs = pairs.sigmoid() if self.use_sigmoid_cls else pairs.softmax(-1)[..., :-1]
-            kth.append(pairs.reshape(batch_size, -1).topk(nms_pre, dim=1)[0][:, -1:])
+        kth = [cls_score.permute(0, 2, 3, 1).reshape(batch_size, -1).sigmoid()
+               .topk(nms_pre, dim=1)[0][:, -1:] for cls_score in cls_scores]
         kth = torch.cat(kth, 1)[:, _level_ids(cls_scores, self.num_base_priors, nms_pre)]
+        # pairs tied with the nms_pre-th stay, where mmdet cuts among them
         scores = torch.where(scores >= kth[..., None], scores, scores.new_tensor(-1.0))
-    post_params = get_post_processing_params(ctx.cfg)
-    keep = cfg.get('max_per_img', post_params.keep_top_k)
-    # mmdet caps the detections of the image only, not those of a class or the boxes NMS sees
-    return multiclass_nms(
-        bboxes, _without_small_boxes(bboxes, scores, cfg), keep, nms_type=cfg.nms.get('type'),
-        iou_threshold=cfg.nms.get('iou_threshold', post_params.iou_threshold),
-        score_threshold=cfg.get('score_thr', post_params.score_threshold), pre_top_k=-1,
-        keep_top_k=keep)
+    return _nms_capped_per_image(bboxes, _without_small_boxes(bboxes, scores, cfg), cfg.nms,
+                                 cfg.get('score_thr', 0), cfg.max_per_img)
 
 
 RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
@@ -159,10 +162,8 @@ def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
     """mmdeploy's RPN export (its decoding) with mmdet's choice of proposals: NMS within each
     level (the levels as NMS classes) and no objectness threshold, where mmdeploy suppresses
     across levels and drops objectness below the deploy config's score threshold."""
-    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
     from mmdeploy.codebase.mmdet.models.dense_heads import rpn_head
     from mmdeploy.core import FUNCTION_REWRITER
-    from mmdeploy.mmcv.ops import multiclass_nms
 
     ctx = FUNCTION_REWRITER.get_context()
     cfg = self.test_cfg if cfg is None else cfg
@@ -176,12 +177,7 @@ def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
     level_ids = _level_ids(cls_scores, self.num_base_priors, nms_pre)
     level_scores = _scored_in_own_group(_without_small_boxes(bboxes, scores, cfg), level_ids,
                                         len(cls_scores))
-    post_params = get_post_processing_params(ctx.cfg)
-    keep = cfg.get('max_per_img', post_params.keep_top_k)
-    return multiclass_nms(
-        bboxes, level_scores, keep, nms_type=cfg.nms.get('type', 'nms'),
-        iou_threshold=cfg.nms.get('iou_threshold', post_params.iou_threshold),
-        score_threshold=0.0, pre_top_k=-1, keep_top_k=keep)
+    return _nms_capped_per_image(bboxes, level_scores, cfg.nms, 0.0, cfg.max_per_img)
 
 
 BBOX_HEAD_PREDICT = 'mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat'
@@ -197,10 +193,8 @@ def bbox_head_predict_per_class(self, rois, cls_scores, bbox_preds, batch_img_me
     threshold, in the others), and ONNX's per-class NMS keeps what mmdet's does. Class-agnostic
     heads, custom classifiers and heads without regression go to mmdeploy's rewriter.
     """
-    from mmdeploy.codebase.mmdet.deploy import get_post_processing_params
     from mmdeploy.codebase.mmdet.models.roi_heads import bbox_head as mmdeploy_bbox_head
     from mmdeploy.core import FUNCTION_REWRITER
-    from mmdeploy.mmcv.ops import multiclass_nms
     from mmdet.structures.bbox import get_box_tensor
 
     ctx = FUNCTION_REWRITER.get_context()
@@ -218,14 +212,9 @@ def bbox_head_predict_per_class(self, rois, cls_scores, bbox_preds, batch_img_me
                   + torch.arange(num_classes, device=scores.device)).flatten()
     pair_scores = _scored_in_own_group(scores.reshape(batch_size, -1, 1), pair_class,
                                        num_classes)  # (B, N*C, C)
-    post_params = get_post_processing_params(ctx.cfg)
-    keep = rcnn_test_cfg.get('max_per_img', post_params.keep_top_k)
-    return multiclass_nms(
-        bboxes.reshape(batch_size, -1, self.bbox_coder.encode_size), pair_scores, keep,
-        nms_type=rcnn_test_cfg.nms.get('type'),
-        iou_threshold=rcnn_test_cfg.nms.get('iou_threshold', post_params.iou_threshold),
-        score_threshold=rcnn_test_cfg.get('score_thr', post_params.score_threshold),
-        pre_top_k=-1, keep_top_k=keep)
+    return _nms_capped_per_image(bboxes.reshape(batch_size, -1, self.bbox_coder.encode_size),
+                                 pair_scores, rcnn_test_cfg.nms, rcnn_test_cfg.score_thr,
+                                 rcnn_test_cfg.max_per_img)
 
 
 CASCADE_PREDICT_MASK = 'mmdet.models.roi_heads.cascade_roi_head.CascadeRoIHead.predict_mask'
@@ -269,8 +258,8 @@ def mmdet_post_processing() -> Iterator[None]:
     :func:`bbox_head_predict_per_class` and :func:`cascade_masks_from_mean_probabilities` in
     place of its one-stage head (and RTMDet head), RPN, box-head and cascade-mask rewriters (a
     backend's rewriter takes precedence over mmdeploy's default one); removed afterwards.
-    onnxruntime only: for TensorRT, mmdeploy pads every RPN level to ``nms_pre`` boxes, which
-    the level ids here do not follow."""
+    onnxruntime only: for TensorRT, mmdeploy pads every level of a dense head (RPN or
+    one-stage) to ``nms_pre`` boxes, which the level ids here do not follow."""
     from mmdeploy.core import FUNCTION_REWRITER
     rewriters = {DENSE_HEAD_PREDICT: dense_head_predict_as_mmdet,
                  RTMDET_HEAD_PREDICT: dense_head_predict_as_mmdet,
@@ -304,9 +293,10 @@ def nms_ties_by_index(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: 
     order = scores.sort(descending=True, stable=True)[1]
     if score_threshold > 0:
         order = order[scores[order] > score_threshold]
-    # distinct scores in that order, so that mmcv's kernel cannot reorder them
-    ranks = torch.arange(len(order), 0, -1, dtype=boxes.dtype, device=boxes.device)
-    _, kept = nms(boxes[order], ranks, iou_threshold, offset, 0, max_num)
+    # distinct scores in that order, so that mmcv's kernel cannot reorder them (float32: exact
+    # up to 2**24 boxes)
+    ranks = torch.arange(len(order), 0, -1, dtype=torch.float32, device=boxes.device)
+    _, kept = nms(boxes[order].float(), ranks, iou_threshold, offset, 0, max_num)
     inds = order[kept]
     return torch.cat([boxes[inds], scores[inds, None]], 1), inds
 
@@ -316,7 +306,9 @@ def pytorch_nms_ties_by_index() -> Iterator[None]:
     """Inside the block, mmcv's ``batched_nms`` (mmdet's NMS) runs
     :func:`nms_ties_by_index`: a PyTorch model then keeps, among boxes of exactly equal scores,
     the ones an exported model's NonMaxSuppression keeps. Weakly trained detectors give such
-    ties (RoIs whose features a ReLU zeroes all score alike)."""
+    ties (RoIs whose features a ReLU zeroes all score alike). Not covered: with 10000 boxes or
+    more, ``batched_nms`` runs class by class and sorts what they keep unstably, so ties at
+    the ``max_per_img`` cut can still fall otherwise than in ONNX's TopK."""
     nms_module = importlib.import_module('mmcv.ops.nms')  # batched_nms looks ``nms`` up here
     original = nms_module.nms
     nms_module.nms = nms_ties_by_index

@@ -10,14 +10,14 @@ Writes ``end2end.onnx`` (and, for TensorRT deploy configs, ``end2end.engine``, w
 is built to keep LiteMLA's attention in fp32) to the work dir, then runs the backend model and
 the PyTorch model on IMAGE through mmdeploy's task processor (the same pre- and post-processing
 as ``tools/test.py``) and compares them: detections above ``--score-thr`` (same labels, scores
-within ``--score-tol``, boxes within ``--box-tol`` pixels, matched in any order; masks by IoU
-of at least ``--mask-iou``) or label maps (share of equal pixels at least
-``--pixel-agreement``). With ``--eval`` both models are also evaluated on the model config's
-test set (``test_dataloader`` and ``test_evaluator``, as ``tools/test.py`` does) and every
-metric must agree within ``--metric-tol``. The last line says what was compared; the exit code
-is 1 when they differ or when nothing was compared (no detection above the threshold, no
-metric). The ONNX export runs with torch's TorchScript exporter, which mmdeploy's rewriters
-need, and mmevit's rewriters of mmdet's post-processing
+within ``--score-tol``, boxes within ``--box-tol`` pixels, each with a counterpart of its own in
+any order; masks by IoU of at least ``--mask-iou``, two empty masks agreeing) or label maps
+(share of equal pixels at least ``--pixel-agreement``). With ``--eval`` both models are also
+evaluated on the model config's test set (``test_dataloader`` and ``test_evaluator``, as
+``tools/test.py`` does) and every metric must agree within ``--metric-tol``. The last line says
+what was compared; the exit code is 1 when they differ or when nothing was compared (no
+detection above the threshold, no metric). The ONNX export runs with torch's TorchScript
+exporter, which mmdeploy's rewriters need, and mmevit's rewriters of mmdet's post-processing
 (:func:`mmevit.deploy.mmdeploy_compat.mmdeploy_export`). The PyTorch model's NMS takes boxes of
 exactly equal scores in index order, as ONNX's NonMaxSuppression does
 (:func:`~mmevit.deploy.mmdeploy_compat.pytorch_nms_ties_by_index`; mmcv's own sort leaves them
@@ -88,22 +88,28 @@ def mask_iou(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def compare_detections(backend, pytorch, args) -> tuple:
-    """(detections of the backend above the score threshold with a counterpart in PyTorch's,
-    the two counts, the worst mask IoU among the matched ones)."""
+    """(detections of the backend above the score threshold with a counterpart of their own in
+    PyTorch's, the two counts, the worst mask IoU among the matched ones)."""
     ours, theirs = (p.pred_instances[p.pred_instances.scores > args.score_thr]
                     for p in (backend, pytorch))
+    with_masks = 'masks' in ours and 'masks' in theirs
+    taken = torch.zeros(len(theirs), dtype=torch.bool)
     matched, worst_iou = 0, 1.0
     for i in range(len(ours)):
         close = ((theirs.labels == ours.labels[i])
                  & ((theirs.scores - ours.scores[i]).abs() <= args.score_tol)
-                 & ((theirs.bboxes - ours.bboxes[i]).abs() <= args.box_tol).all(1))
-        if not close.any():
+                 & ((theirs.bboxes - ours.bboxes[i]).abs() <= args.box_tol).all(1) & ~taken)
+        candidates = torch.nonzero(close)[:, 0].tolist()
+        if not candidates:
             continue
-        matched += 1
-        if 'masks' in ours and 'masks' in theirs:
+        iou, j = 1.0, candidates[0]
+        if with_masks:
             a = torch.as_tensor(ours.masks[i]).bool()
-            worst_iou = min(worst_iou, max(mask_iou(a, b) for b in
-                                           torch.as_tensor(theirs.masks)[close].bool()))
+            iou, j = max((mask_iou(a, torch.as_tensor(theirs.masks[j]).bool()), j)
+                         for j in candidates)
+        taken[j] = True
+        matched += 1
+        worst_iou = min(worst_iou, iou)
     return matched, len(ours), len(theirs), worst_iou
 
 
