@@ -7,6 +7,7 @@ import os.path as osp
 import re
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, check, loader_options, run_tool
@@ -307,8 +308,9 @@ THREE_CLASSES = {'model.roi_head.bbox_head.num_classes': 3,
                  'model.roi_head.mask_head.num_classes': 3}
 # Each family's shipped config besides the trained demo models above (RetinaNet-M4, Mask
 # R-CNN-M4, the B1 segmentor): deploy config, model config, backbone, model options, the test
-# pipeline's resize scale (inputs scaled down to keep the test short; None: the static deploy
-# config's input shape)
+# pipeline's resize scale (detector inputs scaled down to keep the test short, the segmentor's
+# at the image's size, which mmdeploy's label maps need to equal mmseg's; None: the static
+# deploy config's input shape)
 FAMILIES = [
     ('detection_onnxruntime_dynamic.py', 'retinanet_evit_b1_1x.py', 'b1', {}, '(320,256)'),
     ('detection_onnxruntime_dynamic.py', 'retinanet_evit_l1_1x.py', 'l1', {}, '(320,256)'),
@@ -317,7 +319,7 @@ FAMILIES = [
     ('instance-seg_onnxruntime_dynamic.py', 'mask_rcnn_evit_l1_1x.py', 'l1', THREE_CLASSES,
      '(320,256)'),
     ('segmentation_onnxruntime_dynamic.py', 'efficientvit_seg_l1_cityscapes.py', 'l1', {},
-     '(256,128)'),
+     '(160,128)'),
     ('segmentation_onnxruntime_static.py', 'demo/fpn_evit_m4_shapes_seg.py', 'm4', {}, None),
 ]
 # In one .venv-deploy process (one interpreter start): for each run, seeded weights, then
@@ -374,6 +376,12 @@ def test_every_family_exports_end_to_end(shapes_root, tmp_path):
         assert verdict.startswith(f'{onnx_file}: ') and 'MISMATCH' not in verdict, verdict
         if deploy_config.startswith('segmentation'):
             assert "label map equals PyTorch's on 100.0000% of the pixels" in verdict
+            if 'dynamic' in deploy_config:  # the label map follows the input's size
+                import onnxruntime
+                session = onnxruntime.InferenceSession(onnx_file)
+                for size in ((96, 128), (160, 224)):
+                    labels = session.run(None, {'input': np.zeros((1, 3, *size), np.float32)})
+                    assert labels[0].shape[-2:] == size, config
             continue
         assert detections_compared(verdict, 0.0) > 0, config
         assert_post_processing_in_graph(onnx_file)

@@ -84,14 +84,24 @@ class EfficientViTSegHead(BaseDecodeHead):
 
     def predict_by_feat(self, seg_logits, batch_img_metas):
         """Logits at the original image size in one resize (``test_resize``); mmseg's
-        segmentor then finds nothing left to crop or resize."""
-        original = {tuple(meta['ori_shape'][:2]) for meta in batch_img_metas}
-        padded = any(any(meta.get('padding_size', ())) or tuple(meta['img_shape'][:2]) != tuple(
-            meta.get('pad_shape', meta['img_shape'])[:2]) for meta in batch_img_metas)
-        if self.test_resize is None or len(original) != 1 or padded:
+        segmentor then finds nothing left to crop or resize. In an ONNX export, at the input's
+        size (mmdeploy's ``img_shape``, traced): the graph does not know the image's, which
+        the export's image would fix for every input; mmdeploy's backend model resizes the
+        labels to the image."""
+        if self.test_resize is None:
             return super().predict_by_feat(seg_logits, batch_img_metas)
+        if torch.onnx.is_in_onnx_export():
+            size = batch_img_metas[0]['img_shape'][:2]
+        else:
+            original = {tuple(meta['ori_shape'][:2]) for meta in batch_img_metas}
+            padded = any(any(meta.get('padding_size', ())) or tuple(
+                meta['img_shape'][:2]) != tuple(meta.get('pad_shape', meta['img_shape'])[:2])
+                for meta in batch_img_metas)
+            if len(original) != 1 or padded:
+                return super().predict_by_feat(seg_logits, batch_img_metas)
+            size = original.pop()
         if seg_logits.dtype in (torch.float16, torch.bfloat16):
             seg_logits = seg_logits.float()
-        return F.interpolate(seg_logits, size=original.pop(), mode=self.test_resize,
+        return F.interpolate(seg_logits, size=size, mode=self.test_resize,
                              align_corners=False if self.test_resize in (
                                  'bilinear', 'bicubic') else None)
