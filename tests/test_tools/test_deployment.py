@@ -18,13 +18,18 @@ pytestmark = pytest.mark.skipif(not osp.isfile(DEPLOY_PYTHON),
                                 reason='no .venv-deploy: make deploy-venv')
 
 
-def deploy(deploy_config, model_config, checkpoint, image, work, *options):
-    """Run deploy.py; returns its output after checking that it succeeded."""
-    proc = subprocess.run(
+def run_deploy(deploy_config, model_config, checkpoint, image, work, *options):
+    """deploy.py's finished process (configs relative to configs/ and configs/deploy/)."""
+    return subprocess.run(
         [DEPLOY_PYTHON, osp.join(REPO_ROOT, 'tools', 'deployment', 'deploy.py'),
          osp.join(REPO_ROOT, 'configs', 'deploy', deploy_config),
          osp.join(REPO_ROOT, 'configs', model_config), checkpoint, image, '--work-dir', work,
          *options], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+
+
+def deploy(deploy_config, model_config, checkpoint, image, work, *options):
+    """Run deploy.py; returns its output after checking that it succeeded."""
+    proc = run_deploy(deploy_config, model_config, checkpoint, image, work, *options)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     last = proc.stdout.strip().splitlines()[-1]
     assert last.startswith(osp.join(work, 'end2end.onnx')), last
@@ -458,13 +463,9 @@ def test_grid_architecture_exports_equal_pytorch(config, shapes_root, tmp_path):
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     options = ['--cfg-options', *[f'{k}={v}' for k, v in options.items()]] if options else []
     options += ['--pixel-agreement', '1.0'] if task == 'segmentation' else ['--score-thr', '0.0']
-    proc = subprocess.run(
-        [DEPLOY_PYTHON, osp.join(REPO_ROOT, 'tools', 'deployment', 'deploy.py'),
-         osp.join(REPO_ROOT, 'configs', 'deploy', f'{task}_onnxruntime_dynamic.py'),
-         osp.join(REPO_ROOT, 'configs', config), checkpoint,
-         osp.join(shapes_root, 'images', 'val', '000000.png'), '--work-dir',
-         str(tmp_path / 'deploy'), *options], capture_output=True, text=True, cwd=REPO_ROOT,
-        timeout=600)
+    proc = run_deploy(f'{task}_onnxruntime_dynamic.py', config, checkpoint,
+                      osp.join(shapes_root, 'images', 'val', '000000.png'),
+                      str(tmp_path / 'deploy'), *options)
     verdict = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ''
     if known is not None:
         message, reason = known

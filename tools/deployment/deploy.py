@@ -199,14 +199,14 @@ def main():
     backend = processor.build_backend_model(files)
     pytorch = processor.build_pytorch_model(args.checkpoint)
     data, _ = processor.create_input(args.image, get_input_shape(deploy_cfg))
-    with torch.no_grad(), pytorch_nms_ties_by_index():
-        results = [model.test_step(data)[0] for model in (backend, pytorch)]
+    with pytorch_nms_ties_by_index():
+        with torch.no_grad():
+            results = [model.test_step(data)[0] for model in (backend, pytorch)]
+        metrics = [evaluate(model, model_cfg, get_input_shape(deploy_cfg))
+                   for model in (backend, pytorch)] if args.eval else None
     check = check_detections if 'pred_instances' in results[0] else check_label_maps
     summary, problem = check(*results, args)
     if args.eval:
-        with pytorch_nms_ties_by_index():
-            metrics = [evaluate(model, model_cfg, get_input_shape(deploy_cfg))
-                       for model in (backend, pytorch)]
         print('| metric | backend | PyTorch |\n|---|---|---|')
         for name, value in metrics[1].items():
             print(f'| {name} | {metrics[0].get(name)} | {value} |')
