@@ -124,6 +124,35 @@ def test_onnx_keeps_the_linear_attention_epsilon(size, tmp_path):
     assert onnx_max_relative_error(onnx_session(path), attn, x) < 1e-4
 
 
+@pytest.mark.parametrize('size, output_size', [
+    ((16, 20), 3), ((16, 20), 6), ((12, 12), 4), ((7, 5), (3, None)), ((5, 9), (6, 2))])
+def test_adaptive_average_by_bins_equals_pytorchs_pooling(size, output_size):
+    from mmevit.deploy.mmdeploy_compat import adaptive_average_by_bins
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, output_size)
+    assert torch.allclose(adaptive_average_by_bins(x, output_size), expected, atol=1e-6)
+
+
+def test_adaptive_average_by_bins_exports_bins_that_follow_the_input(tmp_path):
+    """Exported at 16x20, it pools other sizes as PyTorch does (mmdeploy's own export fixes
+    kernel and stride at 16x20's, rounded down)."""
+    from mmevit.deploy.mmdeploy_compat import adaptive_average_by_bins
+
+    class Pool(torch.nn.Module):
+        def forward(self, x):
+            return adaptive_average_by_bins(x, 6)
+
+    path = str(tmp_path / 'pool.onnx')
+    torch.onnx.export(Pool(), (torch.randn(1, 2, 16, 20), ), path, dynamo=False,
+                      opset_version=11, input_names=['input'],
+                      dynamic_axes={'input': {2: 'h', 3: 'w'}})
+    session = onnx_session(path)
+    for size in ((16, 20), (12, 12), (9, 31)):
+        x = torch.randn(1, 2, *size)
+        pooled = torch.from_numpy(session.run(None, {'input': x.numpy()})[0])
+        assert torch.allclose(pooled, torch.nn.functional.adaptive_avg_pool2d(x, 6), atol=1e-6)
+
+
 def test_tensor_forward_with_roi_heads_runs_the_mask_rcnn_heads():
     model = config_model('mask_rcnn_evit_m4_1x.py')
     x = image(128, 160)

@@ -12,16 +12,20 @@ afterwards. :func:`mmdet_post_processing` replaces, for the same block, the rewr
 which mmdeploy's detectors differ from mmdet's: one-stage heads (boxes clipped to zero size,
 the ``nms_pre`` choice, per-class caps), the RPN (NMS across levels, objectness threshold),
 the box head (one box per RoI) and the cascade's masks (mean logits).
-``tools/deployment/deploy.py`` wraps mmdeploy's ``torch2onnx`` in both
+:func:`mmseg_logits_export` ends segmentors exported without argmax at their head's logits,
+from which the backend model makes label maps as mmseg does inside :func:`mmseg_label_maps`
+(mmdeploy's takes the argmax before resizing to the image, mmseg after).
+``tools/deployment/deploy.py`` wraps mmdeploy's ``torch2onnx`` in the three
 (:func:`mmdeploy_export`), its TensorRT conversion in
-:func:`tensorrt_linear_attention_in_fp32` (mmdeploy has no per-layer precision setting), and
-the PyTorch model it compares with in :func:`pytorch_nms_ties_by_index` (NMS ties broken as
-ONNX breaks them).
+:func:`tensorrt_linear_attention_in_fp32` (mmdeploy has no per-layer precision setting), the
+backend models in :func:`mmseg_label_maps`, and the PyTorch model it compares with in
+:func:`pytorch_nms_ties_by_index` (NMS ties broken as ONNX breaks them).
 """
 import contextlib
 import functools
 import importlib
 import re
+from types import SimpleNamespace
 from typing import Iterator
 
 import torch
@@ -238,6 +242,80 @@ def cascade_masks_from_mean_probabilities(self, x, batch_img_metas, results_list
     return dets, labels, masks.reshape(batch_size, num_dets, *masks.shape[-2:])
 
 
+def _adaptive_pooling_matrix(size, output_size: int, like: torch.Tensor) -> torch.Tensor:
+    """``(output_size, size)``: row i averages adaptive pooling's bin i, the inputs from
+    ``floor(i * size / output_size)`` to ``ceil((i + 1) * size / output_size)`` (excluded).
+    ``size`` may be traced (a dynamic export's), so that the bins follow the input."""
+    bins = torch.arange(output_size, device=like.device)
+    start = bins * size // output_size
+    end = ((bins + 1) * size + output_size - 1) // output_size
+    inputs = torch.arange(size, device=like.device)
+    inside = (inputs >= start[:, None]) & (inputs < end[:, None])
+    return inside.to(like.dtype) / (end - start)[:, None].to(like.dtype)
+
+
+def adaptive_average_by_bins(input: torch.Tensor, output_size) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(input, output_size)`` as two matrix products over the bins,
+    which ONNX exports for any input size (a dynamic export's bins follow its input)."""
+    from torch.nn.modules.utils import _pair
+    height, width = input.shape[-2:]
+    output_height, output_width = (size if size is not None else full for size, full in
+                                   zip(_pair(output_size), (height, width)))
+    rows = _adaptive_pooling_matrix(height, int(output_height), input)
+    columns = _adaptive_pooling_matrix(width, int(output_width), input)
+    return rows @ input @ columns.transpose(0, 1)
+
+
+ADAPTIVE_AVG_POOL2D = 'torch.nn.functional.adaptive_avg_pool2d'
+
+
+def adaptive_avg_pool2d_by_bins(input, output_size):
+    """mmdeploy's export of ``adaptive_avg_pool2d`` as PyTorch computes it
+    (:func:`adaptive_average_by_bins`; a 1x1 output stays a global pool). mmdeploy's
+    rewriter exports an average pool whose kernel and stride are the export image's size over
+    the output size, rounded down: other bins where that does not divide (UPerNet's pooling
+    scales 3 and 6 of a 16x20 feature map), other output sizes for other inputs."""
+    from mmdeploy.core import FUNCTION_REWRITER
+    from torch.nn.modules.utils import _pair
+    if all(size == 1 for size in _pair(output_size)):
+        return FUNCTION_REWRITER.get_context().origin_func(input, output_size)
+    return adaptive_average_by_bins(input, output_size)
+
+
+SEGMENTOR_PREDICT = 'mmseg.models.segmentors.EncoderDecoder.predict'
+
+
+def _ends_at_head_logits(segmentor_cls, head) -> bool:
+    """Whether an export without argmax ends at the decode head's own logits
+    (:func:`segmentor_logits_before_resizing`): encoder-decoders whose head predicts as
+    mmseg's base head does (``forward``, then ``predict_by_feat``) with more than one channel
+    (one channel: mmdeploy thresholds in the graph)."""
+    from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+    from mmseg.models.segmentors import EncoderDecoder
+    return (segmentor_cls.predict is EncoderDecoder.predict
+            and type(head).predict is BaseDecodeHead.predict and head.out_channels > 1)
+
+
+def segmentor_logits_before_resizing(self, inputs, data_samples, **kwargs):
+    """mmdeploy's export of an encoder-decoder which, with ``with_argmax=False``, ends at the
+    decode head's logits, before the head resizes them: mmseg resizes them to the input and
+    then to the image, or EfficientViT's head once to the image, whose size the graph cannot
+    know (a trace fixes it for every input). :func:`mmseg_label_maps` makes the label maps
+    from them as mmseg does. With the argmax in the graph, mmdeploy's (the labels at the
+    input's size, which its backend model resizes to the image: at region borders they
+    differ from mmseg's where the test pipeline resizes the image)."""
+    from mmdeploy.codebase.mmseg.models.segmentors import encoder_decoder
+    from mmdeploy.core import FUNCTION_REWRITER
+    from mmdeploy.utils import get_codebase_config
+
+    ctx = FUNCTION_REWRITER.get_context()
+    if (get_codebase_config(ctx.cfg).get('with_argmax', True)
+            or not _ends_at_head_logits(type(self), self.decode_head)):
+        return _call_with_context(encoder_decoder.encoder_decoder__predict, ctx, self, inputs,
+                                  data_samples)
+    return self.decode_head(self.extract_feat(inputs))
+
+
 def _call_with_context(rewriter, ctx, *args):
     """Call one of mmdeploy's rewriters from ours: it finds its deploy config through the
     rewriter contexts, which hold ours while ours replaces it, so it borrows ours."""
@@ -276,12 +354,66 @@ def mmdet_post_processing() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def mmseg_logits_export() -> Iterator[None]:
+    """Inside the block, mmdeploy exports encoder-decoders through
+    :func:`segmentor_logits_before_resizing` and adaptive average pooling through
+    :func:`adaptive_avg_pool2d_by_bins` (onnxruntime and TensorRT); removed afterwards."""
+    from mmdeploy.core import FUNCTION_REWRITER
+    rewriters = {SEGMENTOR_PREDICT: segmentor_logits_before_resizing,
+                 ADAPTIVE_AVG_POOL2D: adaptive_avg_pool2d_by_bins}
+    for name, rewriter in rewriters.items():
+        for backend in ('onnxruntime', 'tensorrt'):
+            FUNCTION_REWRITER.register_rewriter(name, backend=backend)(rewriter)
+    try:
+        yield
+    finally:
+        for rewriter in rewriters.values():
+            FUNCTION_REWRITER._registry.remove_record(rewriter)
+
+
+@contextlib.contextmanager
 def mmdeploy_export() -> Iterator[None]:
     """What mmdeploy's ``torch2onnx`` runs inside in mmevit (``tools/deployment/deploy.py``,
-    the deployment benchmark): :func:`torchscript_onnx_export` and
-    :func:`mmdet_post_processing`."""
-    with torchscript_onnx_export(), mmdet_post_processing():
+    the deployment benchmark): :func:`torchscript_onnx_export`,
+    :func:`mmdet_post_processing` and :func:`mmseg_logits_export`."""
+    with torchscript_onnx_export(), mmdet_post_processing(), mmseg_logits_export():
         yield
+
+
+@contextlib.contextmanager
+def mmseg_label_maps(model_cfg) -> Iterator[None]:
+    """Inside the block, mmdeploy's segmentation backend models make label maps from the
+    logits of :func:`segmentor_logits_before_resizing` as the PyTorch segmentor of
+    ``model_cfg`` does: its decode head's ``predict_by_feat`` (built from the config; it
+    reads only the head's settings), then mmseg's ``postprocess_result`` (padding removed,
+    flips undone, logits resized to the image, argmax). mmdeploy's own takes the argmax
+    first and resizes the labels. Outputs of other exports keep mmdeploy's way."""
+    from mmdeploy.codebase.mmseg.deploy.segmentation_model import End2EndModel
+    from mmdeploy.utils import get_codebase_config
+    from mmengine.registry import DefaultScope
+    from mmseg.models.segmentors import BaseSegmentor
+    from mmseg.registry import MODELS
+
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        head = MODELS.build(model_cfg.model.decode_head).eval()
+        segmentor_cls = MODELS.get(model_cfg.model.type)
+    # postprocess_result reads the segmentor's align_corners and decode head, nothing else
+    segmentor = SimpleNamespace(align_corners=head.align_corners, decode_head=head)
+    original = End2EndModel.pack_result
+
+    @functools.wraps(original)
+    def pack_result(self, batch_outputs, data_samples):
+        if (get_codebase_config(self.deploy_cfg).get('with_argmax', True)
+                or not _ends_at_head_logits(segmentor_cls, head)):
+            return original(self, batch_outputs, data_samples)
+        seg_logits = head.predict_by_feat(batch_outputs, [s.metainfo for s in data_samples])
+        return BaseSegmentor.postprocess_result(segmentor, seg_logits, data_samples)
+
+    End2EndModel.pack_result = pack_result
+    try:
+        yield
+    finally:
+        End2EndModel.pack_result = original
 
 
 def nms_ties_by_index(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float,

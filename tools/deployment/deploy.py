@@ -18,12 +18,15 @@ evaluated on the model config's test set (``test_dataloader`` and ``test_evaluat
 what was compared; the exit code is 1 when they differ or when nothing was compared (no
 detection above the threshold, no metric). The ONNX export runs with torch's TorchScript
 exporter, which mmdeploy's rewriters need, and mmevit's rewriters of mmdet's post-processing
-(:func:`mmevit.deploy.mmdeploy_compat.mmdeploy_export`). The PyTorch model's NMS takes boxes of
+(:func:`mmevit.deploy.mmdeploy_compat.mmdeploy_export`); a segmentor's backend model makes its
+label maps from the graph's logits as mmseg does
+(:func:`~mmevit.deploy.mmdeploy_compat.mmseg_label_maps`). The PyTorch model's NMS takes boxes of
 exactly equal scores in index order, as ONNX's NonMaxSuppression does
 (:func:`~mmevit.deploy.mmdeploy_compat.pytorch_nms_ties_by_index`; mmcv's own sort leaves them
 in an order of its own, and weakly trained Mask R-CNNs score many RoIs exactly alike).
 """
 import argparse
+import contextlib
 import copy
 import os
 import os.path as osp
@@ -34,7 +37,8 @@ from mmengine.config import DictAction
 
 import mmevit  # noqa: F401  (registers the models)
 import mmevit.runtime  # noqa: F401  (safe checkpoint loading, by path or URL)
-from mmevit.deploy.mmdeploy_compat import (mmdeploy_export, pytorch_nms_ties_by_index,
+from mmevit.deploy.mmdeploy_compat import (mmdeploy_export, mmseg_label_maps,
+                                           pytorch_nms_ties_by_index,
                                            tensorrt_linear_attention_in_fp32)
 
 
@@ -190,7 +194,7 @@ def check_metrics(backend: dict, pytorch: dict, tol: float) -> str:
 def main():
     args = parse_args()
     from mmdeploy.apis.utils import build_task_processor
-    from mmdeploy.utils import get_input_shape, load_config
+    from mmdeploy.utils import get_codebase, get_input_shape, load_config
     deploy_cfg, model_cfg = load_config(args.deploy_config, args.model_config)
     if args.cfg_options:
         model_cfg.merge_from_dict(args.cfg_options)
@@ -199,7 +203,9 @@ def main():
     backend = processor.build_backend_model(files)
     pytorch = processor.build_pytorch_model(args.checkpoint)
     data, _ = processor.create_input(args.image, get_input_shape(deploy_cfg))
-    with pytorch_nms_ties_by_index():
+    label_maps = (mmseg_label_maps(model_cfg) if get_codebase(deploy_cfg).value == 'mmseg'
+                  else contextlib.nullcontext())
+    with pytorch_nms_ties_by_index(), label_maps:
         with torch.no_grad():
             results = [model.test_step(data)[0] for model in (backend, pytorch)]
         metrics = [evaluate(model, model_cfg, get_input_shape(deploy_cfg))

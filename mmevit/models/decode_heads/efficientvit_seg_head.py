@@ -84,10 +84,12 @@ class EfficientViTSegHead(BaseDecodeHead):
 
     def predict_by_feat(self, seg_logits, batch_img_metas):
         """Logits at the original image size in one resize (``test_resize``); mmseg's
-        segmentor then finds nothing left to crop or resize. In an ONNX export, at the input's
-        size (mmdeploy's ``img_shape``, traced): the graph does not know the image's, which
-        the export's image would fix for every input; mmdeploy's backend model resizes the
-        labels to the image."""
+        segmentor then finds nothing left to crop or resize. In an ONNX export (mmdeploy's
+        with the argmax in the graph), at the input's size (mmdeploy's ``img_shape``,
+        traced): the graph does not know the image's, which the export's image would fix for
+        every input; mmdeploy's backend model resizes the labels to the image. (Exported
+        without argmax, mmevit's deployment ends the graph before this resize:
+        ``mmevit.deploy.mmdeploy_compat.segmentor_logits_before_resizing``.)"""
         if self.test_resize is None:
             return super().predict_by_feat(seg_logits, batch_img_metas)
         if torch.onnx.is_in_onnx_export():
