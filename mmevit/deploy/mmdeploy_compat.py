@@ -10,8 +10,8 @@ its exports differ from mmdet, in one place, applied only around its exports.
 :func:`torchscript_onnx_export` provides both inside a ``with`` block and restores torch
 afterwards. :func:`mmdet_post_processing` replaces, for the same block, the rewriters through
 which mmdeploy's detectors differ from mmdet's: one-stage heads (boxes clipped to zero size,
-the ``nms_pre`` choice, per-class caps), the RPN (NMS across levels, objectness threshold),
-the box head (one box per RoI) and the cascade's masks (mean logits).
+the ``nms_pre`` choice, score factors, per-class caps), the RPN (NMS across levels, objectness
+threshold), the box head (one box per RoI) and the cascade's masks (mean logits).
 :func:`mmseg_logits_export` ends segmentors exported without argmax at their head's logits,
 from which the backend model makes label maps as mmseg does inside :func:`mmseg_label_maps`
 (mmdeploy's takes the argmax before resizing to the image, mmseg after).
@@ -65,6 +65,12 @@ def torchscript_onnx_export() -> Iterator[None]:
             del symbolic_opset9._cast_Long
 
 
+# The score threshold of NMS over scores of which those dropped before are -1 and the others
+# sigmoids (or their products), positive: mmcv's eager NMS filters only above a positive
+# threshold, ONNX's above any
+_ABOVE_DROPPED = float(torch.finfo(torch.float32).tiny)
+
+
 def _scored_in_own_group(scores, group_ids, num_groups):
     """Scores ``(B, N, 1)`` of boxes in groups ``(N, )`` (their pyramid levels, or the class
     of a (RoI, class) pair) as ``(B, N, num_groups)``: a box scores in its own group only, -1
@@ -112,6 +118,26 @@ DENSE_HEAD_PREDICT = ('mmdet.models.dense_heads.base_dense_head.BaseDenseHead'
 RTMDET_HEAD_PREDICT = 'mmdet.models.dense_heads.rtmdet_head.RTMDetHead.predict_by_feat'
 
 
+def _factors_of_decoded_anchors(self, cls_scores, score_factors, nms_pre):
+    """The score factors ``(B, N, 1)`` of the anchors mmdeploy's dense-head decoding keeps
+    when given no factors: each level's ``nms_pre`` anchors of the best class scores, picked
+    by the same operations (so that onnxruntime picks the same ones)."""
+    from mmdeploy.codebase.mmdet.deploy import gather_topk, pad_with_value_if_necessary
+    batch_size = cls_scores[0].shape[0]
+    kept = []
+    for cls_score, factors in zip(cls_scores, score_factors):
+        scores = cls_score.permute(0, 2, 3, 1).reshape(batch_size, -1,
+                                                       self.cls_out_channels).sigmoid()
+        factors = factors.permute(0, 2, 3, 1).reshape(batch_size, -1, 1).sigmoid()
+        if nms_pre > 0:
+            scores = pad_with_value_if_necessary(scores, 1, nms_pre, 0.)
+            factors = pad_with_value_if_necessary(factors, 1, nms_pre, 0.)
+            _, inds = scores.max(-1)[0].topk(nms_pre)
+            factors = gather_topk(factors, inds=inds, batch_size=batch_size, is_batched=True)
+        kept.append(factors)
+    return torch.cat(kept, 1)
+
+
 def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None,
                                 batch_img_metas=None, cfg=None, rescale=False, with_nms=True,
                                 **kwargs):
@@ -122,28 +148,37 @@ def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None
       0, those clipping to the image has flattened); mmdeploy keeps them;
     - ``nms_pre``: mmdet keeps each level's ``nms_pre`` best (anchor, class) pairs, mmdeploy
       every class of its ``nms_pre`` best anchors, which hold those pairs and lower ones; so
-      the pairs below each level's ``nms_pre``-th best class score are dropped here. Heads
-      with score factors (FCOS's and ATSS's centerness) keep mmdeploy's choice: it ranks and
-      thresholds the scores times the factors, mmdet the class scores; so do softmax heads,
-      whose last class mmdeploy leaves out of its ranking;
+      the pairs below each level's ``nms_pre``-th best class score are dropped here;
+    - score factors (FCOS's and ATSS's centerness): mmdet thresholds and ranks the class
+      scores and multiplies the kept ones by the factors, mmdeploy thresholds and ranks the
+      products; here the anchors are decoded without factors and the factors of the same
+      anchors multiply the kept pairs' scores;
     - caps: mmdet caps only the image's detections (``max_per_img``), mmdeploy also each
       class's (``max_output_boxes_per_class``) and the boxes NMS sees (``pre_top_k``).
 
-    Like mmdeploy's, it reads the head's own ``test_cfg`` and sizes boxes in the network's
-    input pixels (mmdet: after rescaling to the image, the same for its usual 0)."""
+    Softmax heads keep mmdeploy's ``nms_pre`` choice (it leaves their last class out of its
+    ranking), and with it its handling of score factors. Like mmdeploy's, it reads the head's
+    own ``test_cfg`` and sizes boxes in the network's input pixels (mmdet: after rescaling to
+    the image, the same for its usual 0)."""
     from mmdeploy.codebase.mmdet.models.dense_heads import base_dense_head
     from mmdeploy.core import FUNCTION_REWRITER
 
     ctx = FUNCTION_REWRITER.get_context()
+    as_mmdet = self.use_sigmoid_cls and with_nms
     decoded = _call_with_context(base_dense_head.base_dense_head__predict_by_feat, ctx, self,
-                                 cls_scores, bbox_preds, score_factors, batch_img_metas, cfg,
-                                 rescale, False)
+                                 cls_scores, bbox_preds, None if as_mmdet else score_factors,
+                                 batch_img_metas, cfg, rescale, False)
     if not with_nms:
         return decoded
     bboxes, scores = decoded
     cfg = self.test_cfg
+    score_thr = cfg.get('score_thr', 0)
     nms_pre = cfg.get('nms_pre', -1)
-    if nms_pre > 0 and score_factors is None and self.use_sigmoid_cls:
+    if not as_mmdet:
+        return _nms_capped_per_image(bboxes, _without_small_boxes(bboxes, scores, cfg), cfg.nms,
+                                     score_thr, cfg.max_per_img)
+    kept = scores > score_thr
+    if nms_pre > 0:
         # each level's nms_pre-th best class score among all its (anchor, class) pairs, from
         # the head's outputs: mmdeploy's decoding returns only the anchors it kept. (A level
         # with fewer pairs: mmdeploy's rewriter of topk clamps k to their count.)
@@ -152,9 +187,12 @@ def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None
                .topk(nms_pre, dim=1)[0][:, -1:] for cls_score in cls_scores]
         kth = torch.cat(kth, 1)[:, _level_ids(cls_scores, self.num_base_priors, nms_pre)]
         # pairs tied with the nms_pre-th stay, where mmdet cuts among them
-        scores = torch.where(scores >= kth[..., None], scores, scores.new_tensor(-1.0))
+        kept = kept & (scores >= kth[..., None])
+    if score_factors is not None:
+        scores = scores * _factors_of_decoded_anchors(self, cls_scores, score_factors, nms_pre)
+    scores = torch.where(kept, scores, scores.new_tensor(-1.0))
     return _nms_capped_per_image(bboxes, _without_small_boxes(bboxes, scores, cfg), cfg.nms,
-                                 cfg.get('score_thr', 0), cfg.max_per_img)
+                                 _ABOVE_DROPPED, cfg.max_per_img)
 
 
 RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
@@ -181,7 +219,8 @@ def rpn_proposals_per_level(self, cls_scores, bbox_preds, score_factors=None,
     level_ids = _level_ids(cls_scores, self.num_base_priors, nms_pre)
     level_scores = _scored_in_own_group(_without_small_boxes(bboxes, scores, cfg), level_ids,
                                         len(cls_scores))
-    return _nms_capped_per_image(bboxes, level_scores, cfg.nms, 0.0, cfg.max_per_img)
+    return _nms_capped_per_image(bboxes, level_scores, cfg.nms, _ABOVE_DROPPED,
+                                 cfg.max_per_img)
 
 
 BBOX_HEAD_PREDICT = 'mmdet.models.roi_heads.bbox_heads.bbox_head.BBoxHead.predict_by_feat'
