@@ -10,8 +10,9 @@ its exports differ from mmdet, in one place, applied only around its exports.
 :func:`torchscript_onnx_export` provides both inside a ``with`` block and restores torch
 afterwards. :func:`mmdet_post_processing` replaces, for the same block, the rewriters through
 which mmdeploy's detectors differ from mmdet's: one-stage heads (boxes clipped to zero size,
-the ``nms_pre`` choice, score factors, per-class caps), the RPN (NMS across levels, objectness
-threshold), the box head (one box per RoI) and the cascade's masks (mean logits).
+the ``nms_pre`` choice, score factors, per-class caps), YOLOX's (every class of an anchor, a
+cap), the RPN (NMS across levels, objectness threshold), the box head (one box per RoI) and
+the cascade's masks (mean logits).
 :func:`mmseg_logits_export` ends segmentors exported without argmax at their head's logits,
 from which the backend model makes label maps as mmseg does inside :func:`mmseg_label_maps`
 (mmdeploy's takes the argmax before resizing to the image, mmseg after).
@@ -79,14 +80,20 @@ def _scored_in_own_group(scores, group_ids, num_groups):
     return torch.where(group_ids[:, None] == groups, scores, scores.new_tensor(-1.0))
 
 
+# ONNX's NonMaxSuppression keeps at most this many boxes of each class: "all of them"
+_UNCAPPED = 2**31 - 1
+
+
 def _nms_capped_per_image(bboxes, scores, nms_cfg, score_thr, max_per_img):
     """mmdeploy's multi-class NMS as mmdet caps it: the image's detections at
-    ``max_per_img``, neither each class's nor the boxes NMS sees (mmdeploy's deploy configs set
-    ``max_output_boxes_per_class`` 200 and ``pre_top_k`` 5000)."""
+    ``max_per_img`` (None: not at all), neither each class's nor the boxes NMS sees
+    (mmdeploy's deploy configs set ``max_output_boxes_per_class`` 200 and ``pre_top_k``
+    5000)."""
     from mmdeploy.mmcv.ops import multiclass_nms
-    return multiclass_nms(bboxes, scores, max_per_img, nms_type=nms_cfg.get('type', 'nms'),
+    return multiclass_nms(bboxes, scores, max_per_img or _UNCAPPED,
+                          nms_type=nms_cfg.get('type', 'nms'),
                           iou_threshold=nms_cfg.iou_threshold, score_threshold=score_thr,
-                          pre_top_k=-1, keep_top_k=max_per_img)
+                          pre_top_k=-1, keep_top_k=max_per_img or -1)
 
 
 def _level_ids(cls_scores, num_base_priors, nms_pre):
@@ -193,6 +200,36 @@ def dense_head_predict_as_mmdet(self, cls_scores, bbox_preds, score_factors=None
     scores = torch.where(kept, scores, scores.new_tensor(-1.0))
     return _nms_capped_per_image(bboxes, _without_small_boxes(bboxes, scores, cfg), cfg.nms,
                                  _ABOVE_DROPPED, cfg.max_per_img)
+
+
+YOLOX_HEAD_PREDICT = 'mmdet.models.dense_heads.yolox_head.YOLOXHead.predict_by_feat'
+
+
+def yolox_head_predict_as_mmdet(self, cls_scores, bbox_preds, objectnesses,
+                                batch_img_metas=None, cfg=None, rescale=False, with_nms=True):
+    """mmdeploy's YOLOX export (its decoding) with mmdet's choice of detections: each
+    anchor's top class only, scored at least ``score_thr`` (class score times objectness),
+    and no cap unless the config sets ``max_per_img`` (mmdet's YOLOX configs do not).
+    mmdeploy's keeps every class of an anchor above the threshold and caps each class's
+    detections at 200 and the image's at 100."""
+    from mmdeploy.codebase.mmdet.models.dense_heads import yolox_head
+    from mmdeploy.core import FUNCTION_REWRITER
+
+    ctx = FUNCTION_REWRITER.get_context()
+    decoded = _call_with_context(yolox_head.yolox_head__predict_by_feat, ctx, self, cls_scores,
+                                 bbox_preds, objectnesses, batch_img_metas, cfg, rescale,
+                                 False)
+    if not with_nms:
+        return decoded
+    bboxes, scores = decoded  # every (anchor, class) pair: class score times objectness
+    cfg = self.test_cfg if cfg is None else cfg
+    # the first of the top classes, as torch.max and ONNX's ArgMax take it
+    top_class = scores.argmax(-1, keepdim=True)
+    classes = torch.arange(scores.shape[-1], device=scores.device)
+    kept = (classes == top_class) & (scores >= cfg.score_thr)
+    scores = torch.where(kept, scores, scores.new_tensor(-1.0))
+    return _nms_capped_per_image(bboxes, scores, cfg.nms, _ABOVE_DROPPED,
+                                 cfg.get('max_per_img'))
 
 
 RPN_PREDICT = 'mmdet.models.dense_heads.rpn_head.RPNHead.predict_by_feat'
@@ -371,15 +408,17 @@ def _call_with_context(rewriter, ctx, *args):
 @contextlib.contextmanager
 def mmdet_post_processing() -> Iterator[None]:
     """Inside the block, mmdeploy exports detectors for onnxruntime with mmdet's
-    post-processing: :func:`dense_head_predict_as_mmdet`, :func:`rpn_proposals_per_level`,
-    :func:`bbox_head_predict_per_class` and :func:`cascade_masks_from_mean_probabilities` in
-    place of its one-stage head (and RTMDet head), RPN, box-head and cascade-mask rewriters (a
-    backend's rewriter takes precedence over mmdeploy's default one); removed afterwards.
+    post-processing: :func:`dense_head_predict_as_mmdet`, :func:`yolox_head_predict_as_mmdet`,
+    :func:`rpn_proposals_per_level`, :func:`bbox_head_predict_per_class` and
+    :func:`cascade_masks_from_mean_probabilities` in place of its one-stage head (and RTMDet
+    head), YOLOX head, RPN, box-head and cascade-mask rewriters (a backend's rewriter takes
+    precedence over mmdeploy's default one); removed afterwards.
     onnxruntime only: for TensorRT, mmdeploy pads every level of a dense head (RPN or
     one-stage) to ``nms_pre`` boxes, which the level ids here do not follow."""
     from mmdeploy.core import FUNCTION_REWRITER
     rewriters = {DENSE_HEAD_PREDICT: dense_head_predict_as_mmdet,
                  RTMDET_HEAD_PREDICT: dense_head_predict_as_mmdet,
+                 YOLOX_HEAD_PREDICT: yolox_head_predict_as_mmdet,
                  BBOX_HEAD_PREDICT: bbox_head_predict_per_class,
                  CASCADE_PREDICT_MASK: cascade_masks_from_mean_probabilities,
                  RPN_PREDICT: rpn_proposals_per_level}
