@@ -460,12 +460,14 @@ def mmdeploy_export() -> Iterator[None]:
 
 @contextlib.contextmanager
 def mmseg_label_maps(model_cfg) -> Iterator[None]:
-    """Inside the block, mmdeploy's segmentation backend models make label maps from the
-    logits of :func:`segmentor_logits_before_resizing` as the PyTorch segmentor of
-    ``model_cfg`` does: its decode head's ``predict_by_feat`` (built from the config; it
-    reads only the head's settings), then mmseg's ``postprocess_result`` (padding removed,
-    flips undone, logits resized to the image, argmax). mmdeploy's own takes the argmax
-    first and resizes the labels. Outputs of other exports keep mmdeploy's way."""
+    """Inside the block, mmdeploy's segmentation backend models of exports without argmax
+    make label maps from the graph's logits as the PyTorch segmentor of ``model_cfg`` does:
+    from the head's own logits (:func:`segmentor_logits_before_resizing`), its decode head's
+    ``predict_by_feat`` (the head built from the config; it reads only the head's settings);
+    then, and for other heads' logits at the input's size (e.g. Mask2Former's), mmseg's
+    ``postprocess_result`` (padding removed, flips undone, logits resized to the image,
+    argmax). mmdeploy's own takes the argmax first and resizes the labels; it stays for
+    exports with the argmax in the graph and one-channel heads (thresholded in the graph)."""
     from mmdeploy.codebase.mmseg.deploy.segmentation_model import End2EndModel
     from mmdeploy.utils import get_codebase_config
     from mmengine.registry import DefaultScope
@@ -482,10 +484,12 @@ def mmseg_label_maps(model_cfg) -> Iterator[None]:
     @functools.wraps(original)
     def pack_result(self, batch_outputs, data_samples):
         if (get_codebase_config(self.deploy_cfg).get('with_argmax', True)
-                or not _ends_at_head_logits(segmentor_cls, head)):
+                or head.out_channels == 1):
             return original(self, batch_outputs, data_samples)
-        seg_logits = head.predict_by_feat(batch_outputs, [s.metainfo for s in data_samples])
-        return BaseSegmentor.postprocess_result(segmentor, seg_logits, data_samples)
+        if _ends_at_head_logits(segmentor_cls, head):
+            batch_outputs = head.predict_by_feat(batch_outputs,
+                                                 [s.metainfo for s in data_samples])
+        return BaseSegmentor.postprocess_result(segmentor, batch_outputs, data_samples)
 
     End2EndModel.pack_result = pack_result
     try:
